@@ -1,0 +1,46 @@
+# The stable interface of this project; ./run installs what make needs on a
+# fresh Debian machine, then calls these targets.
+#   make demo               lab up, dry-run with diffs, deploy, per-host summary
+#   make test               the whole test suite (unit + live lab)
+#   make lab-up [NODES=N]   start the Docker lab (2 masters + N KVM nodes)
+#   make lab-down           remove the lab
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYINFRA := $(VENV)/bin/pyinfra
+NODES ?= 3
+LAB_INVENTORY := lab/inventory.py
+
+.PHONY: venv demo test unit lab-up lab-down report
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+lab-up: venv
+	$(PY) -m lab up --nodes $(NODES)
+
+lab-down: venv
+	$(PY) -m lab down
+
+demo: lab-up
+	@echo "==> What the deploy would change (dry run, with diffs)"
+	$(PYINFRA) $(LAB_INVENTORY) deploy.py --dry --diff
+	@echo "==> Applying the deploy"
+	$(PYINFRA) -y $(LAB_INVENTORY) deploy.py
+	@echo "==> Per-host summary"
+	$(PY) -m cluster.report $(LAB_INVENTORY)
+
+report: venv
+	$(PY) -m cluster.report $(LAB_INVENTORY)
+
+unit: venv
+	$(PY) -m pytest -m 'not lab'
+
+test: venv
+	$(PY) -m pytest

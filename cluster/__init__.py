@@ -1,0 +1,1 @@
+"""The cluster's configuration model and the deploy functions that read it."""

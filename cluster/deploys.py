@@ -1,0 +1,60 @@
+"""The deploy's steps, as pyinfra ``@deploy`` functions.
+
+These are the only code that reads configuration (as validated
+:class:`cluster.settings.HostSettings`) and decides, per host, which
+operations to add with which explicit arguments.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+
+from facts.host import HostProbe
+from operations import iommu, preflight
+
+from .settings import HostSettings
+
+
+def read_host(settings: HostSettings) -> dict:
+    """Everything the steps decide from, in one round trip (see facts.host)."""
+    return host.get_fact(HostProbe, data_path=settings.data_volume)
+
+
+def preflight_checks(settings: HostSettings) -> list[str]:
+    """KVM nodes get every check; the NFS server needs its data volume."""
+    if settings.in_group("kvm_nodes"):
+        return list(preflight.HYPERVISOR_CHECKS)
+    if settings.in_group("nfs_server"):
+        return ["data_volume"]
+    return []
+
+
+def wanted_iommu_args(settings: HostSettings, probe: dict) -> list[str]:
+    if not (settings.iommu_enable and settings.in_group("kvm_nodes")):
+        return []
+    return iommu.iommu_args(probe["cpu"]["vendor"], settings.iommu_passthrough)
+
+
+@deploy("Preflight")
+def run_preflight(settings: HostSettings, probe: dict):
+    preflight.verify(
+        name="Check the host can become a KVM hypervisor",
+        probe=probe,
+        checks=preflight_checks(settings),
+        policy=settings.preflight_policy,
+        data_path=settings.data_volume,
+        iommu_args=wanted_iommu_args(settings, probe),
+    )
+
+
+@deploy("IOMMU")
+def configure_iommu(settings: HostSettings, probe: dict):
+    wanted = wanted_iommu_args(settings, probe)
+    iommu.kernel_options(
+        name=f"Kernel options for the IOMMU: {' '.join(wanted) or 'none needed'}",
+        wanted=wanted,
+        iommu_state=probe["iommu"],
+        os_family=probe["os"]["family"],
+        reboot=settings.iommu_reboot,
+    )

@@ -1,0 +1,22 @@
+"""The whole KVM cluster deploy, in order, by group.
+
+    pyinfra inventory.py deploy.py                 # apply
+    pyinfra inventory.py deploy.py --dry --diff    # show what would change
+    pyinfra inventory.py deploy.py --limit kvm_nodes
+
+The configuration of every host is validated first (cluster.settings): a bad
+value stops the run before any host is changed.
+"""
+
+from pyinfra import host, state
+
+from cluster import deploys
+from cluster.settings import cluster_settings
+
+settings = cluster_settings(state.inventory)[host.name]
+probe = deploys.read_host(settings)
+
+deploys.run_preflight(settings, probe)
+
+if settings.in_group("kvm_nodes"):
+    deploys.configure_iommu(settings, probe)

@@ -1,0 +1,72 @@
+"""One round trip for everything the deploy decides from.
+
+Facts are not cached in pyinfra 3 and every SSH command costs a PAM session on
+the host (about 50 ms here), so the deploy reads the host once through
+:class:`HostProbe`: every section of the per-concern facts, run back to back
+in one command, and parsed by the same pure functions.
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import FactBase
+
+from ._section import Section
+from .cpu import CPU
+from .iommu import IOMMU
+from .libvirt import VIRT_HOST_VALIDATE
+from .network import NETWORK_MANAGER
+from .storage import data_volume_section
+from .system import OS_RELEASE
+
+MARKER = "@@kvm-cluster:"
+
+
+def sections(data_path: str) -> list[Section]:
+    return [
+        OS_RELEASE,
+        CPU,
+        IOMMU,
+        NETWORK_MANAGER,
+        data_volume_section(data_path),
+        VIRT_HOST_VALIDATE,
+    ]
+
+
+def probe_command(data_path: str) -> str:
+    parts = [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}" for section in sections(data_path)]
+    # A section that fails must not fail the fact (pyinfra fails the host on a
+    # non-zero fact command): each prints what it can, the whole ends true.
+    return "; ".join(parts) + "; true"
+
+
+def split_sections(lines: list[str]) -> dict[str, list[str]]:
+    """Cut the combined output at the markers: {section name: its lines}."""
+    result: dict[str, list[str]] = {}
+    current = None
+    for line in lines:
+        if line.startswith(MARKER):
+            current = line[len(MARKER):].strip()
+            result[current] = []
+        elif current is not None:
+            result[current].append(line)
+    return result
+
+
+def parse_probe(lines: list[str], data_path: str = "/data01") -> dict:
+    by_name = split_sections(lines)
+    return {section.name: section.parse(by_name.get(section.name, [])) for section in sections(data_path)}
+
+
+class HostProbe(FactBase):
+    """
+    Everything the deploy reads from a host, in one command: ``os``, ``cpu``,
+    ``iommu``, ``network_manager``, ``data_volume`` (for ``data_path``) and
+    ``virt_host_validate``, each shaped as the fact of the same concern returns it.
+    """
+
+    def command(self, data_path="/data01"):
+        return probe_command(data_path)
+
+    def process(self, output):
+        # data_path only changes the data-volume *command*; parsing ignores it.
+        return parse_probe(output)

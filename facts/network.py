@@ -1,0 +1,62 @@
+"""Network facts: NetworkManager state (the bridge facts join it later)."""
+
+from __future__ import annotations
+
+from pyinfra.api import FactBase
+
+from ._section import Section, key_values, multi_values
+
+NETWORK_MANAGER_COMMAND = (
+    "if command -v NetworkManager >/dev/null 2>&1; then echo 'installed: yes'; "
+    "else echo 'installed: no'; fi; "
+    "echo \"enabled: $(systemctl is-enabled NetworkManager 2>/dev/null)\"; "
+    "echo \"active: $(systemctl is-active NetworkManager 2>/dev/null)\"; "
+    "if command -v nmcli >/dev/null 2>&1 && systemctl -q is-active NetworkManager; then "
+    "nmcli -t -f DEVICE,TYPE,STATE device 2>/dev/null | sed 's/^/device: /'; fi"
+)
+
+
+def parse_network_manager(lines: list[str]) -> dict:
+    """Parse the NetworkManager section.
+
+    ``managed`` lists the devices NetworkManager manages (every device nmcli
+    shows in a state other than ``unmanaged``); it is empty when NM is not active.
+    """
+    values = key_values(lines)
+    devices = {}
+    for row in multi_values(lines, "device"):
+        # nmcli -t escapes ':' inside fields as '\:'
+        fields = row.replace("\\:", "\0").split(":")
+        if len(fields) >= 3:
+            device, kind, state = (field.replace("\0", ":") for field in fields[:3])
+            devices[device] = {"type": kind, "state": state}
+    return {
+        "installed": values.get("installed") == "yes",
+        "enabled": values.get("enabled") in ("enabled", "enabled-runtime", "alias"),
+        "active": values.get("active") == "active",
+        "managed": sorted(
+            device
+            for device, info in devices.items()
+            if info["state"] != "unmanaged" and info["type"] != "loopback"
+        ),
+        "devices": devices,
+    }
+
+
+NETWORK_MANAGER = Section("network_manager", NETWORK_MANAGER_COMMAND, parse_network_manager)
+
+
+class NetworkManagerState(FactBase):
+    """
+    Whether NetworkManager is installed, enabled and active, and which devices it manages.
+
+    .. code:: python
+
+        {"installed": True, "enabled": True, "active": True, "managed": ["eth0"],
+         "devices": {"eth0": {"type": "ethernet", "state": "connected"}}}
+    """
+
+    command = NETWORK_MANAGER.command
+
+    def process(self, output):
+        return NETWORK_MANAGER.parse(output)

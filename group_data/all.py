@@ -1,0 +1,14 @@
+"""Settings for every host. Each key is checked by cluster/settings.py.
+
+Override per group in group_data/<group>.py, per host in the inventory, or
+for one run with ``--data key=value``.
+"""
+
+# How pyinfra connects: a role account with sudo is the seed's advice; root
+# over SSH keys works too. Host keys are checked (known_hosts must list them).
+ssh_user = "root"
+ssh_strict_host_key_checking = "yes"
+
+# The pre-mounted data volume (RAID10/RAID5 on local disks), same path on all
+# nodes; the primary storage pool lives under it.
+data_volume = "/data01"

@@ -1,0 +1,1 @@
+"""Settings for the management plane (DNS, static DHCP, NTP)."""

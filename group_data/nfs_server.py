@@ -1,0 +1,1 @@
+"""Settings for the host exporting the secondary (NFS) storage pool."""

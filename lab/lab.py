@@ -1,0 +1,387 @@
+"""Bring the lab up and down: systemd+sshd containers reached over loopback SSH.
+
+Every step is idempotent: `up` reuses running containers whose run spec is
+unchanged, (re)creates the others, starts stopped ones, and rewrites the state
+files (hosts.json, known_hosts) from what is actually running.
+"""
+import hashlib
+import json
+import shlex
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import docker
+
+from .engine import LabError, ensure_engine, tune_host
+from .images import ensure_images
+from .topology import DEFAULT_NODES, GATEWAY, NETWORK, SUBNET, Host, topology
+
+LAB_DIR = Path(__file__).resolve().parent
+STATE_DIR = LAB_DIR / ".state"
+KEY = STATE_DIR / "id_ed25519"
+KNOWN_HOSTS = STATE_DIR / "known_hosts"
+HOSTS_JSON = STATE_DIR / "hosts.json"
+INVENTORY = LAB_DIR / "inventory.py"
+
+LABEL = "kvmlab"
+BOOT_TIMEOUT = 120
+MAX_WORKERS = 16
+
+
+@dataclass(frozen=True)
+class LabHost:
+    """A running lab host, as recorded in hosts.json."""
+    name: str
+    group: str
+    ip: str
+    mac: str
+    ssh_port: int
+    container: str
+
+
+@dataclass
+class LabState:
+    hosts: list
+    key: Path = KEY
+    known_hosts: Path = KNOWN_HOSTS
+    inventory: Path = INVENTORY
+
+    def __getitem__(self, name):
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KeyError(name)
+
+    def group(self, group):
+        return [h for h in self.hosts if h.group == group]
+
+
+# -- docker objects -----------------------------------------------------------
+
+def _client():
+    return docker.from_env(version="auto", timeout=300)
+
+
+def _ensure_network(client):
+    """Create the kvmlab network, or check an existing one has our subnet."""
+    for net in client.networks.list(names=[NETWORK]):
+        configs = net.attrs.get("IPAM", {}).get("Config") or []
+        if any(c.get("Subnet") == SUBNET for c in configs):
+            return net
+        raise LabError(f"docker network {NETWORK} exists with another subnet: "
+                       f"remove it (`python -m lab down`) and retry")
+    ipam = docker.types.IPAMConfig(pool_configs=[
+        docker.types.IPAMPool(subnet=SUBNET, gateway=GATEWAY)])
+    return client.networks.create(NETWORK, driver="bridge", ipam=ipam,
+                                  labels={LABEL: "1"})
+
+
+def _run_spec(host, image):
+    """Keyword arguments of containers.create, minus the per-client parts.
+
+    The only combination known to work here (--privileged fails): a few
+    capabilities, no seccomp filter, tmpfs /run, cgroupfs read-only.
+    """
+    caps = ["NET_ADMIN", "SYS_ADMIN"] + (["DAC_READ_SEARCH"] if host.is_master else [])
+    return dict(
+        image=image,
+        name=host.container,
+        hostname=host.name,
+        mac_address=host.mac,
+        cap_add=caps,
+        security_opt=["seccomp=unconfined"],
+        tmpfs={"/run": "", "/run/lock": ""},
+        volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "ro"},
+                 host.volume: {"bind": "/data01", "mode": "rw"}},
+        ports={"22/tcp": ("127.0.0.1", None)},
+        labels={LABEL: "1", f"{LABEL}.group": host.group, f"{LABEL}.ip": host.ip},
+    )
+
+
+def _spec_hash(spec):
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _create(client, host, image):
+    spec = _run_spec(host, image)
+    spec["labels"][f"{LABEL}.spec"] = _spec_hash(spec)
+    client.volumes.create(host.volume, labels={LABEL: "1"})
+    endpoint = client.api.create_endpoint_config(ipv4_address=host.ip)
+    return client.containers.create(detach=True, network=NETWORK,
+                                    networking_config={NETWORK: endpoint}, **spec)
+
+
+def _lab_containers(client):
+    return {c.name: c for c in client.containers.list(all=True, filters={"label": LABEL})}
+
+
+def _remove(client, container_name, volume=None):
+    """Force-remove a container and, if given, its data volume."""
+    try:
+        client.containers.get(container_name).remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    if volume:
+        try:
+            client.volumes.get(volume).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+def _container(name_or_host):
+    name = getattr(name_or_host, "container", None) or (
+        name_or_host if str(name_or_host).startswith("kvmlab-") else f"kvmlab-{name_or_host}")
+    return _client().containers.get(name)
+
+
+# -- readiness and ssh --------------------------------------------------------
+
+def _exec(container, cmd, env=None):
+    """Run `cmd` (a shell string or argv) in a container: (rc, combined output)."""
+    argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+    rc, out = container.exec_run(argv, environment=env, demux=False)
+    return rc, (out or b"").decode(errors="replace")
+
+
+def _wait_booted(container):
+    """Wait until systemd finished booting; return its state (running/degraded)."""
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    state = "unknown"
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status != "running":
+            raise LabError(f"{container.name} stopped while booting (exit code "
+                           f"{container.attrs['State']['ExitCode']}): see `docker logs`")
+        rc, out = _exec(container, ["timeout", "10", "systemctl", "is-system-running", "--wait"])
+        state = out.strip().splitlines()[-1] if out.strip() else "unknown"
+        if state in ("running", "degraded"):
+            return state
+        time.sleep(0.5)
+    raise LabError(f"{container.name}: systemd did not finish booting ({state})")
+
+
+def _install_key(container, pubkey):
+    rc, out = _exec(container, 'install -d -m 0700 /root/.ssh && '
+                    'printf "%s\\n" "$KEY" > /root/.ssh/authorized_keys && '
+                    'chmod 0600 /root/.ssh/authorized_keys', env={"KEY": pubkey})
+    if rc:
+        raise LabError(f"{container.name}: installing authorized_keys failed: {out}")
+
+
+def _host_key(container):
+    rc, out = _exec(container, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
+    if rc:
+        raise LabError(f"{container.name}: no ed25519 host key: {out}")
+    keytype, blob = out.split()[:2]
+    return f"{keytype} {blob}"
+
+
+def _ssh_port(container):
+    container.reload()
+    bindings = container.attrs["NetworkSettings"]["Ports"].get("22/tcp") or []
+    if not bindings:
+        raise LabError(f"{container.name}: port 22 is not published")
+    return int(bindings[0]["HostPort"])
+
+
+def ssh_command(host, *command):
+    """argv of a real ssh to a lab host, with strict host key checking."""
+    return ["ssh", "-i", str(KEY), "-p", str(host.ssh_port),
+            "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={KNOWN_HOSTS}",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
+            "root@127.0.0.1", *command]
+
+
+def _wait_ssh(host, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = subprocess.run(ssh_command(host, "true"), capture_output=True, text=True)
+        if proc.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"{host.name}: ssh failed: {proc.stderr.strip()}")
+        time.sleep(0.5)
+
+
+def ensure_key():
+    """Generate the lab's ed25519 key once; return the public key line."""
+    STATE_DIR.mkdir(mode=0o700, exist_ok=True)
+    if not KEY.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kvmlab",
+                        "-f", str(KEY)], check=True)
+    return KEY.with_suffix(".pub").read_text().strip()
+
+
+# -- state files --------------------------------------------------------------
+
+def _write_state(lab_hosts, host_keys):
+    KNOWN_HOSTS.write_text("".join(f"[127.0.0.1]:{h.ssh_port} {host_keys[h.name]}\n"
+                                   for h in lab_hosts))
+    tmp = HOSTS_JSON.with_suffix(".tmp")
+    tmp.write_text(json.dumps([asdict(h) for h in lab_hosts], indent=2) + "\n")
+    tmp.replace(HOSTS_JSON)
+
+
+def _clear_state():
+    for path in (HOSTS_JSON, KNOWN_HOSTS):
+        path.unlink(missing_ok=True)
+
+
+def _read_hosts():
+    if not HOSTS_JSON.exists():
+        raise LabError("the lab is not running: run `make lab-up`")
+    return [LabHost(**h) for h in json.loads(HOSTS_JSON.read_text())]
+
+
+def _recorded_hosts():
+    return _read_hosts() if HOSTS_JSON.exists() else []
+
+
+def _known_host_keys(lab_hosts):
+    """Host key line of each recorded host, from known_hosts."""
+    known = dict(line.split(" ", 1) for line in KNOWN_HOSTS.read_text().splitlines())
+    return {h.name: known[f"[127.0.0.1]:{h.ssh_port}"] for h in lab_hosts}
+
+
+# -- public API ---------------------------------------------------------------
+
+def _bring_up(client, host, image, pubkey, existing):
+    """Make one host's container exist, run, boot, and accept our key.
+
+    Returns (LabHost, host key line, systemd state).
+    """
+    container = existing.get(host.container)
+    wanted = _spec_hash(_run_spec(host, image))
+    if container is not None and container.labels.get(f"{LABEL}.spec") != wanted:
+        _remove(client, host.container)  # run spec or image changed: keep the data volume
+        container = None
+    if container is None:
+        container = _create(client, host, image)
+    if container.status != "running":
+        container.start()
+    state = _wait_booted(container)
+    _install_key(container, pubkey)
+    lab_host = LabHost(host.name, host.group, host.ip, host.mac, _ssh_port(container),
+                       host.container)
+    return lab_host, _host_key(container), state
+
+
+def _parallel(fn, items):
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def up(nodes=DEFAULT_NODES, fresh=False):
+    """Bring up 2 masters and `nodes` KVM nodes; return the LabState.
+
+    fresh=True removes the containers and their data volumes first. Hosts
+    beyond `nodes` (from a bigger earlier lab) are removed with their volumes.
+    """
+    client = ensure_engine()
+    tune_host()
+    image = ensure_images(client)
+    _ensure_network(client)
+    pubkey = ensure_key()
+    wanted = topology(nodes)
+    existing = _lab_containers(client)
+
+    names = {h.container for h in wanted}
+    stale = [(c, c.name + "-data01") for c in existing if c not in names]
+    if fresh:
+        stale += [(h.container, h.volume) for h in wanted]
+    _parallel(lambda cv: _remove(client, *cv), stale)
+    existing = _lab_containers(client)
+
+    results = _parallel(lambda h: _bring_up(client, h, image, pubkey, existing), wanted)
+    lab_hosts = [r[0] for r in results]
+    _write_state(lab_hosts, {r[0].name: r[1] for r in results})
+    _parallel(_wait_ssh, lab_hosts)
+    return LabState(lab_hosts)
+
+
+def reset(nodes=None):
+    """Recreate the lab from scratch (containers and data volumes), same size by default."""
+    if nodes is None:
+        nodes = sum(h.group == "kvm_nodes" for h in _recorded_hosts()) or DEFAULT_NODES
+    return up(nodes=nodes, fresh=True)
+
+
+def down():
+    """Remove every lab container, data volume and the network; forget the state."""
+    client = ensure_engine()
+    containers = _lab_containers(client)
+    _parallel(lambda name: _remove(client, name), list(containers))
+    for volume in client.volumes.list(filters={"label": LABEL}):
+        volume.remove(force=True)
+    for net in client.networks.list(names=[NETWORK]):
+        net.remove()
+    _clear_state()
+
+
+def state():
+    """The LabState recorded by the last `up` (raises LabError if none)."""
+    return LabState(_read_hosts())
+
+
+def hosts():
+    """The running lab hosts, as recorded by the last `up`."""
+    return _read_hosts()
+
+
+def status():
+    """(LabHost or name, container status) for every lab container, and recorded hosts."""
+    client = _client()
+    containers = _lab_containers(client)
+    recorded = {h.container: h for h in _recorded_hosts()}
+    return [(recorded.get(name, name), c.status) for name, c in sorted(containers.items())]
+
+
+def exec(host, cmd, env=None):
+    """Run a command in a lab host via docker exec (not ssh): (rc, output).
+
+    `host` is a name ('kvm01'), a container name or a LabHost; `cmd` a shell
+    string or an argv list.
+    """
+    return _exec(_container(host), cmd, env=env)
+
+
+def kill(host):
+    """Power-cut a host: SIGKILL its container (systemd gets no chance to stop)."""
+    _container(host).kill()
+
+
+def stop(host):
+    """Shut a host down cleanly (SIGRTMIN+3 to systemd)."""
+    _container(host).stop(timeout=30)
+
+
+def start(host):
+    """Start a stopped/killed host, wait for boot and ssh; return its LabHost.
+
+    Docker picks a new loopback port on every start, so hosts.json and
+    known_hosts are rewritten: re-read `hosts()` (or the inventory) afterwards.
+    """
+    container = _container(host)
+    container.start()
+    _wait_booted(container)
+    port = _ssh_port(container)
+    recorded = _read_hosts()
+    keys = _known_host_keys(recorded)
+    lab_hosts = [LabHost(**{**asdict(h), "ssh_port": port}) if h.container == container.name
+                 else h for h in recorded]
+    _write_state(lab_hosts, keys)
+    started = next(h for h in lab_hosts if h.container == container.name)
+    _wait_ssh(started)
+    return started
+
+
+def ssh(host, command, check=True):
+    """Run `command` on a lab host over real ssh: CompletedProcess (text)."""
+    lab_host = host if isinstance(host, LabHost) else state()[host]
+    return subprocess.run(ssh_command(lab_host, command), capture_output=True, text=True,
+                          check=check)

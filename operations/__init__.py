@@ -1,0 +1,5 @@
+"""Custom pyinfra operations for the KVM cluster deploy.
+
+Operations take explicit arguments (facts the deploy already gathered, values
+from the validated settings); only ``cluster.deploys`` reads ``host.data``.
+"""

@@ -1,0 +1,24 @@
+"""Logging from inside an operation, once per run.
+
+pyinfra 3 may run an operation's generator twice (change detection, then
+execution; ``-y`` skips the first). Messages meant for the user are logged in
+whichever of the two comes first.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyinfra import host, state
+
+logger = logging.getLogger("pyinfra")
+
+
+def first_pass() -> bool:
+    checks_first = getattr(state, "should_check_for_changes", lambda: False)()
+    return not (checks_first and getattr(state, "is_executing", False))
+
+
+def warn_once(message: str) -> None:
+    if first_pass():
+        logger.warning(f"{host.print_prefix}{message}")

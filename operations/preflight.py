@@ -1,0 +1,158 @@
+"""Preflight: can this host become a KVM hypervisor, and what is missing?
+
+The checks are pure (:func:`evaluate` turns a :class:`facts.host.HostProbe`
+result into findings); :func:`verify` reports them and, when any check whose
+policy is ``fail`` finds a problem, fails the host before any change on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyinfra import host
+from pyinfra.api import QuoteString, StringCommand, operation
+
+from facts.iommu import configured_args, missing_args
+
+from ._log import warn_once
+
+HYPERVISOR_CHECKS = ("cpu_virtualization", "kvm_device", "iommu", "grub",
+                     "data_volume", "virt_host_validate")
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    policy: str
+    problem: str
+    fix: str
+
+    def line(self) -> str:
+        return f"{self.check}: {self.problem}. Fix: {self.fix}"
+
+
+def _cpu_virtualization(probe, ctx):
+    cpu = probe["cpu"]
+    if cpu["extension"] is None:
+        vendor = cpu["vendor_id"] or "unknown vendor"
+        yield (
+            f"the CPU ({vendor}) advertises no hardware virtualization (no vmx or svm flag)",
+            "enable Intel VT-x or AMD-V (SVM) in the BIOS/UEFI setup and boot again"
+            " (on a virtual machine: enable nested virtualization on its hypervisor)",
+        )
+
+
+def _kvm_device(probe, ctx):
+    cpu = probe["cpu"]
+    if not cpu["dev_kvm"]:
+        module = {"intel": "kvm_intel", "amd": "kvm_amd"}.get(cpu["vendor"], "kvm_intel or kvm_amd")
+        loaded = ", ".join(cpu["kvm_modules"]) or "none"
+        yield (
+            f"/dev/kvm does not exist (kvm modules loaded: {loaded})",
+            f"enable virtualization in the BIOS, then `modprobe {module}`"
+            " (the KVM stack step installs and loads it)",
+        )
+
+
+def _iommu(probe, ctx):
+    iommu = probe["iommu"]
+    if iommu["groups"] == 0:
+        pending = not missing_args(ctx["iommu_args"], configured_args(iommu))
+        if pending and ctx["iommu_args"]:
+            fix = f"{' '.join(ctx['iommu_args'])} is configured for the next boot: reboot"
+        else:
+            fix = ("enable VT-d / AMD-Vi in the BIOS; this deploy adds the kernel options"
+                   " to GRUB, then reboot")
+        yield ("IOMMU is not active in the running kernel (no /sys/kernel/iommu_groups)", fix)
+
+
+def _grub(probe, ctx):
+    iommu = probe["iommu"]
+    if ctx["iommu_args"] and not iommu["grub_file"] and iommu["grubby_args"] is None:
+        yield (
+            "no GRUB configuration (/etc/default/grub): kernel options cannot be managed here",
+            f"add {' '.join(ctx['iommu_args'])} to this host's boot loader by hand",
+        )
+
+
+def _data_volume(probe, ctx):
+    volume = probe["data_volume"]
+    path = ctx["data_path"]
+    if not volume["exists"]:
+        yield (f"the data volume {path} does not exist",
+               f"create the storage (RAID10/RAID5 on local disks), mount it at {path}"
+               " and add it to /etc/fstab")
+    elif not volume["mounted"]:
+        yield (f"{path} is not a mount point: VM disks would land on the root filesystem",
+               f"mount the data volume at {path} and add it to /etc/fstab")
+
+
+def _virt_host_validate(probe, ctx):
+    for row in probe["virt_host_validate"]["checks"]:
+        if row["result"] == "FAIL":
+            yield (f"virt-host-validate {row['driver']}: checking {row['check']}: FAIL"
+                   + (f" ({row['message']})" if row["message"] else ""),
+                   "see the message above (virt-host-validate qemu)")
+
+
+CHECKS = {
+    "cpu_virtualization": _cpu_virtualization,
+    "kvm_device": _kvm_device,
+    "iommu": _iommu,
+    "grub": _grub,
+    "data_volume": _data_volume,
+    "virt_host_validate": _virt_host_validate,
+}
+
+
+def evaluate(probe: dict, checks, policy: dict, data_path: str = "/data01",
+             iommu_args=()) -> list[Finding]:
+    """Run the named checks against a HostProbe result; every problem is a Finding."""
+    ctx = {"data_path": data_path, "iommu_args": list(iommu_args)}
+    findings = []
+    for check in checks:
+        for problem, fix in CHECKS[check](probe, ctx):
+            findings.append(Finding(check, policy.get(check, "fail"), problem, fix))
+    return findings
+
+
+@operation(is_idempotent=False)
+def verify(probe: dict, checks, policy: dict, data_path: str = "/data01", iommu_args=()):
+    """
+    Check that a host can become a KVM hypervisor; fail it, before any change, if not.
+
+    + probe: the host's ``facts.host.HostProbe`` result
+    + checks: names of the checks to run (see ``CHECKS``)
+    + policy: per check, ``fail`` (stop this host) or ``warn`` (report and go on)
+    + data_path: the data volume the storage pools live on
+    + iommu_args: the IOMMU kernel options the deploy configures
+
+    A check set to ``warn`` is logged; any ``fail`` finding makes this operation
+    print every finding to stderr and exit non-zero, so pyinfra marks the host
+    failed and runs nothing more on it while the other hosts carry on.
+
+    **Example:**
+
+    .. code:: python
+
+        preflight.verify(
+            probe=host.get_fact(HostProbe, data_path="/data01"),
+            checks=["cpu_virtualization", "data_volume"],
+            policy={"cpu_virtualization": "fail", "data_volume": "fail"},
+        )
+    """
+    findings = evaluate(probe, checks, policy, data_path, iommu_args)
+    failures = [finding for finding in findings if finding.policy == "fail"]
+    for finding in findings:
+        if finding.policy == "warn":
+            warn_once(f"preflight warning: {finding.line()}")
+
+    if failures:
+        lines = ["preflight failed; nothing was changed on this host:"]
+        lines += [f"  - {finding.line()} (policy: fail)" for finding in failures]
+        yield StringCommand("printf", "'%s\\n'", *(QuoteString(line) for line in lines), ">&2;", "exit 1")
+        return
+
+    warnings = len(findings)
+    host.noop(f"preflight passed{f' with {warnings} warning(s)' if warnings else ''}")
+

@@ -1,0 +1,72 @@
+"""The configuration model: good data gives settings, bad data a message that
+names the host, the key, the value and what is expected."""
+
+import pytest
+
+from cluster.settings import PREFLIGHT_DEFAULTS, ConfigError, validate
+
+
+def hosts(**per_host):
+    return [(name, groups, data) for name, (groups, data) in per_host.items()]
+
+
+def test_defaults_fill_missing_keys():
+    settings = validate(hosts(kvm01=(("kvm_nodes",), {"ssh_hostname": "10.0.0.1"})))
+    node = settings["kvm01"]
+    assert node.data_volume == "/data01"
+    assert node.preflight_policy == PREFLIGHT_DEFAULTS
+    assert node.iommu_enable is True and node.iommu_passthrough is False
+
+
+def test_partial_policy_is_merged_with_defaults():
+    settings = validate(hosts(kvm01=(("kvm_nodes",), {"preflight_policy": {"cpu_virtualization": "warn"}})))
+    assert settings["kvm01"].preflight_policy == {**PREFLIGHT_DEFAULTS, "cpu_virtualization": "warn"}
+
+
+def test_path_is_normalised():
+    settings = validate(hosts(kvm01=(("kvm_nodes",), {"data_volume": "/data01/"})))
+    assert settings["kvm01"].data_volume == "/data01"
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("data_volume", "data01", "key 'data_volume' = 'data01': expected an absolute path"),
+        ("data_volume", "/", "key 'data_volume' = '/': expected a dedicated mount point"),
+        ("data_volume", 5, "key 'data_volume' = 5: expected an absolute path"),
+        ("iommu_passthrough", "yes", "key 'iommu_passthrough' = 'yes': expected true or false"),
+        ("preflight_policy", {"cpu": "fail"}, "unknown check 'cpu'; checks are: cpu_virtualization"),
+        ("preflight_policy", {"iommu": "ignore"}, "check 'iommu' has policy 'ignore'; expected 'fail' or 'warn'"),
+        ("preflight_policy", "warn", "expected a dict of check name to 'fail' or 'warn'"),
+        ("iommu_enabled", True, "unknown key 'iommu_enabled' (value True); known keys: data_volume"),
+    ],
+)
+def test_bad_values_name_host_key_value(key, value, expected):
+    with pytest.raises(ConfigError) as error:
+        validate(hosts(kvm02=(("kvm_nodes",), {key: value})))
+    message = str(error.value)
+    assert "host kvm02" in message
+    assert expected in message
+    assert "nothing was changed on any host" in message
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as error:
+        validate(hosts(
+            kvm01=(("kvm_nodes",), {"iommu_reboot": "no"}),
+            kvm02=(("kvm_nodes",), {"data_volume": "relative"}),
+        ))
+    assert len(error.value.problems) == 2
+
+
+def test_connector_and_pyinfra_keys_are_not_ours():
+    validate(hosts(kvm01=(("kvm_nodes",), {"ssh_port": 2222, "_sudo": True, "ssh_known_hosts_file": "/x"})))
+
+
+def test_data_volume_must_match_across_nodes():
+    with pytest.raises(ConfigError) as error:
+        validate(hosts(
+            kvm01=(("kvm_nodes",), {"data_volume": "/data01"}),
+            kvm02=(("kvm_nodes",), {"data_volume": "/data02"}),
+        ))
+    assert "key 'data_volume' differs across kvm_nodes (kvm01=/data01, kvm02=/data02)" in str(error.value)
