@@ -52,7 +52,7 @@ def run_preflight(settings: HostSettings, probe: dict):
 def configure_iommu(settings: HostSettings, probe: dict):
     wanted = wanted_iommu_args(settings, probe)
     iommu.kernel_options(
-        name=f"Kernel options for the IOMMU: {' '.join(wanted) or 'none needed'}",
+        name="Add the IOMMU kernel options to GRUB",
         wanted=wanted,
         iommu_state=probe["iommu"],
         os_family=probe["os"]["family"],

@@ -94,6 +94,18 @@ def _build_host(client, tag, base):
             raise LabError(f"building {tag} failed: {chunk['error'].strip()}")
 
 
+def _prune_other_tags(client, keep):
+    """Remove the repo's images of earlier recipes; skip those still in use."""
+    repo = keep.split(":")[0]
+    for image in client.images.list(name=repo):
+        for tag in image.tags:
+            if tag != keep:
+                try:
+                    client.images.remove(tag)
+                except docker.errors.APIError:
+                    pass  # a container still runs it; the next run retries
+
+
 def ensure_images(client):
     """Return the host image tag, building the base and host images if missing."""
     base, host = base_tag(), host_tag()
@@ -102,3 +114,9 @@ def ensure_images(client):
     if not _exists(client, host):
         _build_host(client, host, base)
     return host
+
+
+def prune_stale_images(client):
+    """Drop images of earlier recipes, once no container uses them any more."""
+    _prune_other_tags(client, base_tag())
+    _prune_other_tags(client, host_tag())

@@ -6,7 +6,6 @@ files (hosts.json, known_hosts) from what is actually running.
 """
 import hashlib
 import json
-import shlex
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,8 +14,8 @@ from pathlib import Path
 
 import docker
 
-from .engine import LabError, ensure_engine, tune_host
-from .images import ensure_images
+from .engine import LabError, ensure_engine, ensure_tool, tune_host
+from .images import ensure_images, prune_stale_images
 from .topology import DEFAULT_NODES, GATEWAY, NETWORK, SUBNET, Host, topology
 
 LAB_DIR = Path(__file__).resolve().parent
@@ -149,18 +148,18 @@ def _exec(container, cmd, env=None):
 def _wait_booted(container):
     """Wait until systemd finished booting; return its state (running/degraded)."""
     deadline = time.monotonic() + BOOT_TIMEOUT
-    state = "unknown"
+    boot_state = "unknown"
     while time.monotonic() < deadline:
         container.reload()
         if container.status != "running":
             raise LabError(f"{container.name} stopped while booting (exit code "
                            f"{container.attrs['State']['ExitCode']}): see `docker logs`")
-        rc, out = _exec(container, ["timeout", "10", "systemctl", "is-system-running", "--wait"])
-        state = out.strip().splitlines()[-1] if out.strip() else "unknown"
-        if state in ("running", "degraded"):
-            return state
+        boot_state = _exec(container, ["systemctl", "is-system-running"])[1].strip() or boot_state
+        if boot_state in ("running", "degraded"):
+            return boot_state
         time.sleep(0.5)
-    raise LabError(f"{container.name}: systemd did not finish booting ({state})")
+    raise LabError(f"{container.name}: systemd did not finish booting in {BOOT_TIMEOUT} s "
+                   f"(state {boot_state}); `python -m lab up --fresh` recreates the lab")
 
 
 def _install_key(container, pubkey):
@@ -209,6 +208,7 @@ def _wait_ssh(host, timeout=30):
 def ensure_key():
     """Generate the lab's ed25519 key once; return the public key line."""
     STATE_DIR.mkdir(mode=0o700, exist_ok=True)
+    ensure_tool("ssh", "openssh-client")
     if not KEY.exists():
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kvmlab",
                         "-f", str(KEY)], check=True)
@@ -251,7 +251,7 @@ def _known_host_keys(lab_hosts):
 def _bring_up(client, host, image, pubkey, existing):
     """Make one host's container exist, run, boot, and accept our key.
 
-    Returns (LabHost, host key line, systemd state).
+    Returns (LabHost, its ed25519 host key line).
     """
     container = existing.get(host.container)
     wanted = _spec_hash(_run_spec(host, image))
@@ -262,11 +262,11 @@ def _bring_up(client, host, image, pubkey, existing):
         container = _create(client, host, image)
     if container.status != "running":
         container.start()
-    state = _wait_booted(container)
+    _wait_booted(container)
     _install_key(container, pubkey)
     lab_host = LabHost(host.name, host.group, host.ip, host.mac, _ssh_port(container),
                        host.container)
-    return lab_host, _host_key(container), state
+    return lab_host, _host_key(container)
 
 
 def _parallel(fn, items):
@@ -291,16 +291,17 @@ def up(nodes=DEFAULT_NODES, fresh=False):
     existing = _lab_containers(client)
 
     names = {h.container for h in wanted}
-    stale = [(c, c.name + "-data01") for c in existing if c not in names]
+    stale = [(name, f"{name}-data01") for name in existing if name not in names]
     if fresh:
         stale += [(h.container, h.volume) for h in wanted]
     _parallel(lambda cv: _remove(client, *cv), stale)
     existing = _lab_containers(client)
 
     results = _parallel(lambda h: _bring_up(client, h, image, pubkey, existing), wanted)
-    lab_hosts = [r[0] for r in results]
-    _write_state(lab_hosts, {r[0].name: r[1] for r in results})
+    lab_hosts = [lab_host for lab_host, _ in results]
+    _write_state(lab_hosts, {lab_host.name: key for lab_host, key in results})
     _parallel(_wait_ssh, lab_hosts)
+    prune_stale_images(client)
     return LabState(lab_hosts)
 
 
@@ -334,7 +335,7 @@ def hosts():
 
 
 def status():
-    """(LabHost or name, container status) for every lab container, and recorded hosts."""
+    """[(LabHost, or container name if not recorded, container status)], sorted."""
     client = _client()
     containers = _lab_containers(client)
     recorded = {h.container: h for h in _recorded_hosts()}
@@ -365,6 +366,7 @@ def start(host):
 
     Docker picks a new loopback port on every start, so hosts.json and
     known_hosts are rewritten: re-read `hosts()` (or the inventory) afterwards.
+    Not safe to call from several threads at once (it rewrites the state files).
     """
     container = _container(host)
     container.start()

@@ -22,3 +22,9 @@ def first_pass() -> bool:
 def warn_once(message: str) -> None:
     if first_pass():
         logger.warning(f"{host.print_prefix}{message}")
+
+
+def error_once(message: str) -> None:
+    """Shown while preparing (so ``--dry`` shows it); execution prints its own stderr."""
+    if not getattr(state, "is_executing", False) and first_pass():
+        logger.error(f"{host.print_prefix}{message}")

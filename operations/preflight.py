@@ -14,7 +14,7 @@ from pyinfra.api import QuoteString, StringCommand, operation
 
 from facts.iommu import configured_args, missing_args
 
-from ._log import warn_once
+from ._log import error_once, warn_once
 
 HYPERVISOR_CHECKS = ("cpu_virtualization", "kvm_device", "iommu", "grub",
                      "data_volume", "virt_host_validate")
@@ -150,6 +150,8 @@ def verify(probe: dict, checks, policy: dict, data_path: str = "/data01", iommu_
     if failures:
         lines = ["preflight failed; nothing was changed on this host:"]
         lines += [f"  - {finding.line()} (policy: fail)" for finding in failures]
+        for finding in failures:
+            error_once(f"preflight failure: {finding.line()}")
         yield StringCommand("printf", "'%s\\n'", *(QuoteString(line) for line in lines), ">&2;", "exit 1")
         return
 
