@@ -20,6 +20,7 @@ import sys  # noqa: E402
 from pyinfra.api import Config, State  # noqa: E402
 from pyinfra.api.connect import connect_all  # noqa: E402
 from pyinfra.api.facts import get_facts  # noqa: E402
+from pyinfra.context import ctx_state  # noqa: E402
 from pyinfra_cli.inventory import make_inventory  # noqa: E402
 
 from facts.host import HostProbe  # noqa: E402
@@ -41,14 +42,16 @@ def host_row(settings, probe: dict | None) -> dict:
     iommu = probe["iommu"]
     findings = evaluate(probe, deploys.preflight_checks(settings), settings.preflight_policy,
                         settings.data_volume, wanted)
-    configured = not missing_args(wanted, configured_args(iommu))
+    hypervisor = settings.in_group("kvm_nodes")
+    configured = not missing_args(wanted, configured_args(iommu)) if hypervisor else None
     row.update(
         os=probe["os"]["pretty_name"],
         virtualization=probe["cpu"]["extension"] or "none",
         dev_kvm=probe["cpu"]["dev_kvm"],
         iommu_active=iommu["groups"] > 0,
         iommu_configured=configured,
-        reboot_pending=bool(wanted) and configured and missing_args(wanted, iommu["cmdline"]) != [],
+        reboot_pending=(bool(wanted) and configured and missing_args(wanted, iommu["cmdline"]) != []
+                        if hypervisor else None),
         network_manager=("active" if probe["network_manager"]["active"] else
                          "installed" if probe["network_manager"]["installed"] else "absent"),
         data_volume=probe["data_volume"]["mounted"],
@@ -60,7 +63,7 @@ def host_row(settings, probe: dict | None) -> dict:
 
 
 def _yes(value) -> str:
-    return {True: "yes", False: "no"}.get(value, str(value))
+    return {True: "yes", False: "no", None: "-"}.get(value, str(value))
 
 
 COLUMNS = (("host", "host"), ("virt", "virtualization"), ("/dev/kvm", "dev_kvm"),
@@ -93,9 +96,11 @@ def render_table(rows: list[dict], colour: bool = False) -> str:
 
 
 def gather(inventory_path: str) -> list[dict]:
+    state = State(check_for_changes=False)
+    ctx_state.set(state)
     inventory = make_inventory(inventory_path, cwd=os.getcwd())
     settings = cluster_settings(inventory)
-    state = State(inventory, Config())
+    state.init(inventory, Config())
     connect_all(state)
     probes = {}
     for data_path in sorted({s.data_volume for s in settings.values()}):

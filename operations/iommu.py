@@ -95,7 +95,7 @@ def plan_kernel_options(wanted: list[str], iommu_state: dict, os_family: str) ->
         return KernelOptionsPlan(
             target, variable, add, None,
             note=f"no grub.cfg under /boot: GRUB is not this host's boot loader; "
-                 f"{target} was updated, nothing was regenerated",
+                 f"{target} is kept up to date, nothing is regenerated",
         )
     if "update-grub" in tools:
         regenerate = "update-grub"
@@ -164,11 +164,18 @@ def kernel_options(wanted: list[str], iommu_state: dict, os_family: str, reboot:
 
     if plan.add:
         lines = host.get_fact(FileContents, path=plan.file)
-        if lines is not None:
-            backup = f"{plan.file}.{file_utils.get_timestamp()}"
-            yield StringCommand("cp", "-p", QuoteString(plan.file), QuoteString(backup))
         content = set_grub_variable(lines or [], plan.variable, plan.add)
-        yield from files.put._inner(src=StringIO(content), dest=plan.file, create_remote_dir=False)
+        upload = files.put._inner(src=StringIO(content), dest=plan.file, create_remote_dir=False)
+        # put computes (and, with --diff, prints) the change before its first
+        # command; pyinfra's change detection stops at our first command, so
+        # let put go first and slip the backup in before its upload.
+        first = next(upload, None)
+        if first is not None:
+            if lines is not None:
+                backup = f"{plan.file}.{file_utils.get_timestamp()}"
+                yield StringCommand("cp", "-p", QuoteString(plan.file), QuoteString(backup))
+            yield first
+            yield from upload
 
     if plan.regenerate:
         yield plan.regenerate

@@ -1,0 +1,82 @@
+"""The live lab: real Debian hosts (systemd, sshd) in Docker, reached over SSH.
+
+Every test here talks to the lab the way a user does: the pyinfra CLI with
+lab/inventory.py, then checks the hosts' real state (files, commands). The lab
+is started by the tests themselves (see lab/); if it cannot be, the tests
+error, they are not skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import lab
+
+ROOT = Path(__file__).resolve().parents[2]
+NODES = 3
+
+pytestmark = pytest.mark.lab
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.lab)
+
+
+@dataclass
+class PyinfraRun:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def pyinfra(*args: str, timeout: int = 600) -> PyinfraRun:
+    """Run the pyinfra CLI on the lab inventory and deploy.py, as a user would."""
+    command = [sys.executable, "-m", "pyinfra", *args]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return PyinfraRun(command, result.returncode, result.stdout, result.stderr)
+
+
+def deploy(*extra: str) -> PyinfraRun:
+    return pyinfra("-y", "lab/inventory.py", "deploy.py", *extra)
+
+
+def etc_checksum(host: str) -> str:
+    """A digest of every file under /etc on a lab host: did anything change?"""
+    rc, output = lab.exec(
+        host, "find /etc -xdev -type f -print0 | sort -z | xargs -0 sha1sum"
+    )
+    assert rc == 0, output
+    return hashlib.sha1(output.encode()).hexdigest()
+
+
+def etc_checksums() -> dict[str, str]:
+    return {host.name: etc_checksum(host.name) for host in lab.hosts()}
+
+
+@pytest.fixture(scope="session")
+def lab_up():
+    """The lab, started (images built once, reused while unchanged)."""
+    return lab.up(nodes=NODES)
+
+
+@pytest.fixture
+def fresh_lab(lab_up):
+    """A lab as new: containers and data volumes recreated."""
+    return lab.reset(nodes=NODES)

@@ -1,0 +1,143 @@
+"""Issue: the foundation, live. The deploy converges on real hosts, a second
+run changes nothing, --dry changes nothing, --limit targets one group, bad data
+and unready hosts are refused before any change."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lab
+
+from .conftest import ROOT, deploy, etc_checksums, pyinfra
+
+GRUB = "/etc/default/grub"
+NODES = ("kvm01", "kvm02", "kvm03")
+MASTERS = ("mgmt01", "mgmt02")
+
+
+def machine_extension() -> str:
+    """What the containers' CPU advertises is this machine's: the expected value."""
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    return "vmx" if "vmx" in flags else "svm" if "svm" in flags else "none"
+
+
+def read(host: str, path: str) -> str:
+    rc, output = lab.exec(host, ["cat", path])
+    assert rc == 0, output
+    return output
+
+
+def test_report_reads_the_real_hosts(lab_up):
+    result = subprocess.run([sys.executable, "-m", "cluster.report", "lab/inventory.py", "--json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    rows = {row["host"]: row for row in json.loads(result.stdout)}
+    assert sorted(rows) == sorted(NODES + MASTERS)
+    iommu_groups = Path("/sys/kernel/iommu_groups")
+    groups_here = iommu_groups.is_dir() and any(iommu_groups.iterdir())
+    for name, row in rows.items():
+        assert row["reachable"], name
+        assert row["os"] == "Debian GNU/Linux 12 (bookworm)"
+        assert row["virtualization"] == machine_extension()
+        assert row["dev_kvm"] is False  # no /dev/kvm is passed into the containers
+        assert row["iommu_active"] is groups_here
+        assert row["network_manager"] == "absent"
+        assert row["data_volume"] is True  # the Docker volume at /data01
+    # The lab policy warns on everything: all ready, exit 0.
+    assert result.returncode == 0, result.stderr
+
+
+def test_dry_run_changes_nothing_and_shows_the_diff(fresh_lab):
+    before = etc_checksums()
+    run = pyinfra("lab/inventory.py", "deploy.py", "--dry", "--diff")
+    assert run.returncode == 0, run.output
+    for node in NODES:
+        assert f"[{node}]  Will modify /etc/default/grub" in run.output
+    assert '+ GRUB_CMDLINE_LINUX_DEFAULT="quiet iommu=pt"' in run.output
+    assert '- GRUB_CMDLINE_LINUX_DEFAULT="quiet"' in run.output
+    assert etc_checksums() == before
+    for node in NODES:
+        rc, _ = lab.exec(node, "test -e /var/run/reboot-required")
+        assert rc != 0, f"{node}: --dry recorded a reboot"
+
+
+def test_deploy_converges_then_changes_nothing(fresh_lab):
+    original = read("kvm01", GRUB)
+    first = deploy()
+    assert first.returncode == 0, first.output
+
+    for node in NODES:
+        grub = read(node, GRUB)
+        assert 'GRUB_CMDLINE_LINUX_DEFAULT="quiet iommu=pt"' in grub
+        assert grub.replace("quiet iommu=pt", "quiet") == original  # nothing else touched
+        rc, backups = lab.exec(node, f"ls -d {GRUB}.[0-9]*")
+        assert rc == 0 and len(backups.split()) == 1
+        assert read(node, backups.strip()) == original
+        assert "kvm-cluster-iommu" in read(node, "/var/run/reboot-required.pkgs")
+    for master in MASTERS:
+        assert read(master, GRUB) == original
+
+    plan = pyinfra("lab/inventory.py", "deploy.py", "--dry", "--json")
+    assert plan.returncode == 0, plan.output
+    changed = {op["name"]: op["hosts_with_change"] for op in plan.json()["plan"] if op["hosts_with_change"]}
+    assert changed == {}
+
+    before = etc_checksums()
+    second = deploy()
+    assert second.returncode == 0, second.output
+    assert "Success" not in second.output.split("--> Results:")[0]
+    assert etc_checksums() == before
+
+
+def test_limit_kvm_nodes_touches_only_kvm_nodes(fresh_lab):
+    before = etc_checksums()
+    run = deploy("--limit", "kvm_nodes")
+    assert run.returncode == 0, run.output
+    after = etc_checksums()
+    for master in MASTERS:
+        assert after[master] == before[master], f"{master} changed under --limit kvm_nodes"
+    for node in NODES:
+        assert after[node] != before[node], f"{node} was not deployed"
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("iommu_passthrough=maybe", "host kvm01: key 'iommu_passthrough' = 'maybe': expected true or false"),
+        ("data_volume=data01", "key 'data_volume' = 'data01': expected an absolute path"),
+        ('preflight_policy={"cpu": "warn"}', "unknown check 'cpu'"),
+    ],
+)
+def test_bad_value_is_refused_before_any_host_changes(fresh_lab, data, message):
+    before = etc_checksums()
+    run = deploy("--data", data)
+    assert run.returncode != 0
+    assert message in run.output
+    assert "nothing was changed on any host" in run.output
+    assert etc_checksums() == before
+
+
+def test_default_policy_refuses_a_host_without_virtualization(fresh_lab):
+    if machine_extension() != "none":
+        pytest.skip("this machine's CPU exposes vmx/svm to containers: the no-VT-x case cannot be staged")
+    before = etc_checksums()
+    # The lab's inventory relaxes every check to "warn"; this puts the defaults back.
+    run = deploy("--data", "preflight_policy={}")
+    assert run.returncode != 0
+    for node in NODES:
+        assert f"[{node}]" in run.output
+    assert "preflight failed; nothing was changed on this host:" in run.output
+    assert "cpu_virtualization: the CPU" in run.output
+    assert "advertises no hardware virtualization (no vmx or svm flag)" in run.output
+    assert "enable Intel VT-x or AMD-V (SVM) in the BIOS/UEFI setup" in run.output
+    after = etc_checksums()
+    for node in NODES:
+        assert after[node] == before[node], f"{node} was changed after failing preflight"
