@@ -11,7 +11,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from facts.host import HostProbe
-from operations import iommu, preflight
+from operations import accounts, iommu, preflight
 
 from .settings import HostSettings
 
@@ -57,4 +57,15 @@ def configure_iommu(settings: HostSettings, probe: dict):
         iommu_state=probe["iommu"],
         os_family=probe["os"]["family"],
         reboot=settings.iommu_reboot,
+    )
+
+
+@deploy("Role account")
+def configure_role_account(settings: HostSettings):
+    accounts.role_account(
+        name=f"Role account {settings.role_account}: groups, SSH keys, sudo",
+        user=settings.role_account,
+        public_keys=list(settings.role_account_keys),
+        groups=list(settings.role_account_groups),
+        sudo=settings.role_account_sudo,
     )

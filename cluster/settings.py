@@ -11,6 +11,7 @@ before its first operation.
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -81,6 +82,41 @@ def _preflight_policy(value: Any) -> dict[str, str]:
     return {**PREFLIGHT_DEFAULTS, **value}
 
 
+_ACCOUNT_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_PUBLIC_KEY = re.compile(
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com"
+    r"|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$"
+)
+
+
+def _account_name(value: Any) -> str:
+    if not isinstance(value, str) or not _ACCOUNT_NAME.match(value) or value == "root":
+        raise Invalid("expected a user name like kvm-mgr (lower case, not root)")
+    return value
+
+
+def _public_keys(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise Invalid("expected at least one SSH public key (the management node's, "
+                      "e.g. the contents of ~/.ssh/id_ed25519.pub)")
+    keys = []
+    for index, key in enumerate(value):
+        if not isinstance(key, str) or not _PUBLIC_KEY.match(key.strip()):
+            raise Invalid(f"entry {index} is not an SSH public key (expected 'ssh-ed25519 AAAA... comment')")
+        keys.append(key.strip())
+    return tuple(keys)
+
+
+def _group_names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(v, str) and _ACCOUNT_NAME.match(v) for v in value
+    ):
+        raise Invalid("expected a list of group names")
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class Field:
     key: str
@@ -99,6 +135,13 @@ FIELDS = (
     Field("iommu_passthrough", False, _bool, "also add iommu=pt"),
     Field("iommu_reboot", False, _bool,
           "reboot a host whose kernel options changed (otherwise a reboot is only recorded)"),
+    Field("role_account", "kvm-mgr", _account_name,
+          "the role account that manages the KVM hosts (SSH keys, sudo)"),
+    Field("role_account_keys", None, _public_keys,
+          "SSH public keys that may log in as the role account"),
+    Field("role_account_groups", ("libvirt", "kvm"), _group_names,
+          "the role account's secondary groups"),
+    Field("role_account_sudo", True, _bool, "passwordless sudo for the role account"),
 )
 FIELDS_BY_KEY = {f.key: f for f in FIELDS}
 
@@ -114,6 +157,10 @@ class HostSettings:
     iommu_enable: bool = True
     iommu_passthrough: bool = False
     iommu_reboot: bool = False
+    role_account: str = "kvm-mgr"
+    role_account_keys: tuple[str, ...] = ()
+    role_account_groups: tuple[str, ...] = ("libvirt", "kvm")
+    role_account_sudo: bool = True
 
     def in_group(self, group: str) -> bool:
         return group in self.groups
@@ -144,7 +191,10 @@ def host_settings(name: str, groups: tuple[str, ...], data: dict) -> tuple[HostS
             problems.append(f"host {name}: key {key!r} = {_describe(value)}: {error}")
     for spec in FIELDS:
         if spec.key not in values and spec.key not in data:
-            values[spec.key] = spec.validate(spec.default)
+            try:
+                values[spec.key] = spec.validate(spec.default)
+            except Invalid as error:
+                problems.append(f"host {name}: key {spec.key!r} is missing: {error}")
     if problems:
         return None, problems
     return HostSettings(name=name, groups=groups, **values), []

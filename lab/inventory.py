@@ -34,6 +34,8 @@ _LAB_DATA = {
         "virt_host_validate": "warn",
     },
     "iommu_passthrough": True,
+    # The lab key logs in as the role account too (tests connect as kvm-mgr).
+    "role_account_keys": [(_STATE / "id_ed25519.pub").read_text().strip()],
 }
 
 

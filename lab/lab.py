@@ -186,12 +186,12 @@ def _ssh_port(container):
     return int(bindings[0]["HostPort"])
 
 
-def ssh_command(host, *command):
-    """argv of a real ssh to a lab host, with strict host key checking."""
+def ssh_command(host, *command, user="root"):
+    """argv of a real ssh to a lab host (as ``user``), with strict host key checking."""
     return ["ssh", "-i", str(KEY), "-p", str(host.ssh_port),
             "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={KNOWN_HOSTS}",
             "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
-            "root@127.0.0.1", *command]
+            f"{user}@127.0.0.1", *command]
 
 
 def _wait_ssh(host, timeout=30):
@@ -382,8 +382,8 @@ def start(host):
     return started
 
 
-def ssh(host, command, check=True):
-    """Run `command` on a lab host over real ssh: CompletedProcess (text)."""
+def ssh(host, command, check=True, user="root"):
+    """Run `command` on a lab host over real ssh as ``user``: CompletedProcess (text)."""
     lab_host = host if isinstance(host, LabHost) else state()[host]
-    return subprocess.run(ssh_command(lab_host, command), capture_output=True, text=True,
+    return subprocess.run(ssh_command(lab_host, command, user=user), capture_output=True, text=True,
                           check=check)

@@ -141,3 +141,26 @@ def test_default_policy_refuses_a_host_without_virtualization(fresh_lab):
     after = etc_checksums()
     for node in NODES:
         assert after[node] == before[node], f"{node} was changed after failing preflight"
+
+
+def test_role_account_logs_in_by_key_with_sudo(lab_up):
+    run = deploy()
+    assert run.returncode == 0, run.output
+    for host in lab.hosts():
+        result = lab.ssh(host, "id -nG && sudo -n true && echo SUDO_OK", user="kvm-mgr")
+        groups = result.stdout.split("\n")[0].split()
+        assert {"libvirt", "kvm"} <= set(groups), f"{host.name}: {groups}"
+        assert "SUDO_OK" in result.stdout
+        rc, mode = lab.exec(host.name, "stat -c '%a %U' /etc/sudoers.d/kvm-cluster-kvm-mgr")
+        assert mode.strip() == "440 root"
+
+
+def test_role_account_keeps_only_the_configured_keys(lab_up):
+    stray = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHR3c3RyYXlrZXlzdHJheWtleXN0cmF5a2V5c3RyYXk stray@nowhere"
+    rc, _ = lab.exec("kvm02", f"echo '{stray}' >> /home/kvm-mgr/.ssh/authorized_keys")
+    assert rc == 0
+    run = deploy("--limit", "kvm02")
+    assert run.returncode == 0, run.output
+    keys = read("kvm02", "/home/kvm-mgr/.ssh/authorized_keys")
+    assert "stray@nowhere" not in keys
+    assert keys.strip() == lab.KEY.with_suffix(".pub").read_text().strip()

@@ -6,8 +6,12 @@ import pytest
 from cluster.settings import PREFLIGHT_DEFAULTS, ConfigError, validate
 
 
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr0Wd8aZ1dm6Uq3UwM3ZiJ0m6yO5Z3y7V2n0cTm1k2a admin@mgmt01"
+
+
 def hosts(**per_host):
-    return [(name, groups, data) for name, (groups, data) in per_host.items()]
+    """[(name, groups, data)], each host given a valid role account key unless it sets its own."""
+    return [(name, groups, {"role_account_keys": [KEY], **data}) for name, (groups, data) in per_host.items()]
 
 
 def test_defaults_fill_missing_keys():
@@ -70,3 +74,31 @@ def test_data_volume_must_match_across_nodes():
             kvm02=(("kvm_nodes",), {"data_volume": "/data02"}),
         ))
     assert "key 'data_volume' differs across kvm_nodes (kvm01=/data01, kvm02=/data02)" in str(error.value)
+
+
+def test_role_account_defaults():
+    node = validate(hosts(kvm01=(("kvm_nodes",), {})))["kvm01"]
+    assert (node.role_account, node.role_account_keys, node.role_account_groups, node.role_account_sudo) == (
+        "kvm-mgr", (KEY,), ("libvirt", "kvm"), True)
+
+
+def test_missing_ssh_key_is_refused():
+    with pytest.raises(ConfigError) as error:
+        validate([("kvm01", ("kvm_nodes",), {})])
+    assert "host kvm01: key 'role_account_keys' is missing: expected at least one SSH public key" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("role_account_keys", [], "key 'role_account_keys' = []: expected at least one SSH public key"),
+        ("role_account_keys", ["not a key"], "entry 0 is not an SSH public key"),
+        ("role_account", "root", "key 'role_account' = 'root': expected a user name like kvm-mgr"),
+        ("role_account", "KVM Manager", "expected a user name like kvm-mgr"),
+        ("role_account_groups", "libvirt", "expected a list of group names"),
+    ],
+)
+def test_bad_role_account(key, value, expected):
+    with pytest.raises(ConfigError) as error:
+        validate(hosts(kvm01=(("kvm_nodes",), {key: value})))
+    assert "host kvm01" in str(error.value) and expected in str(error.value)

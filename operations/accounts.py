@@ -1,0 +1,83 @@
+"""The role account: the user the management node and kvm-mgr log in as.
+
+The seed: "a good practice is to use a role account as the user with access
+rights to manage KVM hosts ... there is no need to use the root account".
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra.api import QuoteString, StringCommand, operation
+from pyinfra.operations import files, server
+
+SUDOERS_DIR = "/etc/sudoers.d"
+
+
+def sudoers_rule(user: str) -> str:
+    """The sudo drop-in for the role account (passwordless: it logs in by key only)."""
+    return (
+        "# Managed by kvm-cluster: the role account manages KVM hosts.\n"
+        f"{user} ALL=(ALL:ALL) NOPASSWD: ALL\n"
+    )
+
+
+def sudoers_path(user: str) -> str:
+    # sudo skips drop-ins whose name contains a dot: keep the name plain.
+    return f"{SUDOERS_DIR}/kvm-cluster-{user}"
+
+
+@operation()
+def role_account(user: str, public_keys: list[str], groups: list[str], sudo: bool = True):
+    """
+    Ensure the role account: its groups, its SSH keys (only these), and sudo.
+
+    + user: the account name, e.g. ``kvm-mgr``
+    + public_keys: the SSH public keys allowed to log in (others are removed)
+    + groups: secondary groups, created as system groups when missing
+      (``libvirt`` and ``kvm`` before the KVM stack creates them is harmless)
+    + sudo: install a passwordless sudo drop-in, checked with ``visudo -cf``
+      before it is installed, so a bad rule can never lock sudo out
+
+    **Example:**
+
+    .. code:: python
+
+        accounts.role_account(
+            user="kvm-mgr",
+            public_keys=["ssh-ed25519 AAAA... admin@mgmt01"],
+            groups=["libvirt", "kvm"],
+        )
+    """
+    for group in groups:
+        yield from server.group._inner(group=group, system=True)
+
+    home = f"/home/{user}"
+    yield from server.user._inner(
+        user=user,
+        home=home,
+        shell="/bin/bash",
+        groups=list(groups),
+        create_home=True,
+        public_keys=list(public_keys),
+        delete_keys=True,
+    )
+
+    path = sudoers_path(user)
+    if not sudo:
+        yield from files.file._inner(path=path, present=False)
+        return
+
+    rule = sudoers_rule(user)
+    upload = files.put._inner(src=StringIO(rule), dest=path, user="root", group="root", mode="440")
+    # put computes the change (and the --diff) before its first command:
+    # check the very same content with visudo before it is installed.
+    first = next(upload, None)
+    if first is not None:
+        yield StringCommand(
+            "check=$(mktemp)", "&&", "printf", "'%s'", QuoteString(rule), ">", '"$check"',
+            "&&", "visudo", "-cf", '"$check"', ">/dev/null;", "status=$?;", "rm", "-f", '"$check"',
+            ";", "exit", "$status",
+        )
+        yield first
+        yield from upload
