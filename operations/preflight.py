@@ -16,10 +16,6 @@ from facts.iommu import configured_args, missing_args
 
 from ._log import error_once, warn_once
 
-HYPERVISOR_CHECKS = ("cpu_virtualization", "kvm_device", "iommu", "grub",
-                     "data_volume", "virt_host_validate")
-
-
 @dataclass(frozen=True)
 class Finding:
     check: str
@@ -103,6 +99,7 @@ CHECKS = {
     "data_volume": _data_volume,
     "virt_host_validate": _virt_host_validate,
 }
+HYPERVISOR_CHECKS = tuple(CHECKS)
 
 
 def evaluate(probe: dict, checks, policy: dict, data_path: str = "/data01",

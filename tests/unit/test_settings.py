@@ -102,3 +102,9 @@ def test_bad_role_account(key, value, expected):
     with pytest.raises(ConfigError) as error:
         validate(hosts(kvm01=(("kvm_nodes",), {key: value})))
     assert "host kvm01" in str(error.value) and expected in str(error.value)
+
+
+def test_every_preflight_check_has_a_default_policy():
+    from operations.preflight import CHECKS
+
+    assert set(CHECKS) == set(PREFLIGHT_DEFAULTS)
