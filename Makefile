@@ -12,7 +12,7 @@ PYINFRA := $(VENV)/bin/pyinfra
 NODES ?= 3
 LAB_INVENTORY := lab/inventory.py
 
-.PHONY: venv demo test unit lab-up lab-down report
+.PHONY: venv demo test unit lab-up lab-down report bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,6 @@ unit: venv
 
 test: venv
 	$(PY) -m pytest
+
+bench: venv
+	$(PY) -m cluster.bench
