@@ -17,7 +17,7 @@ settings = cluster_settings(state.inventory)[host.name]
 probe = deploys.read_host(settings)
 
 deploys.run_preflight(settings, probe)
-deploys.configure_role_account(settings)
+deploys.configure_role_account(settings, probe)
 
 if settings.in_group("kvm_nodes"):
     deploys.configure_iommu(settings, probe)

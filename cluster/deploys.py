@@ -18,7 +18,7 @@ from .settings import HostSettings
 
 def read_host(settings: HostSettings) -> dict:
     """Everything the steps decide from, in one round trip (see facts.host)."""
-    return host.get_fact(HostProbe, data_path=settings.data_volume)
+    return host.get_fact(HostProbe, data_path=settings.data_volume, user=settings.role_account)
 
 
 def preflight_checks(settings: HostSettings) -> list[str]:
@@ -61,11 +61,12 @@ def configure_iommu(settings: HostSettings, probe: dict):
 
 
 @deploy("Role account")
-def configure_role_account(settings: HostSettings):
+def configure_role_account(settings: HostSettings, probe: dict):
     accounts.role_account(
         name=f"Role account {settings.role_account}: groups, SSH keys, sudo",
         user=settings.role_account,
         public_keys=list(settings.role_account_keys),
         groups=list(settings.role_account_groups),
         sudo=settings.role_account_sudo,
+        current=probe["account"],
     )

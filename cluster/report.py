@@ -103,10 +103,11 @@ def gather(inventory_path: str) -> list[dict]:
     state.init(inventory, Config())
     connect_all(state)
     probes = {}
-    for data_path in sorted({s.data_volume for s in settings.values()}):
-        results = get_facts(state, HostProbe, kwargs={"data_path": data_path})
+    # One HostProbe per distinct (data volume, role account): usually one.
+    for data_path, user in sorted({(s.data_volume, s.role_account) for s in settings.values()}):
+        results = get_facts(state, HostProbe, kwargs={"data_path": data_path, "user": user})
         for host, probe in results.items():
-            if settings[host.name].data_volume == data_path:
+            if (settings[host.name].data_volume, settings[host.name].role_account) == (data_path, user):
                 probes[host.name] = probe
     return [host_row(settings[host.name], probes.get(host.name)) for host in inventory]
 

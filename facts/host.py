@@ -11,6 +11,7 @@ from __future__ import annotations
 from pyinfra.api import FactBase
 
 from ._section import Section
+from .accounts import account_section
 from .cpu import CPU
 from .iommu import IOMMU
 from .libvirt import VIRT_HOST_VALIDATE
@@ -21,7 +22,7 @@ from .system import OS_RELEASE
 MARKER = "@@kvm-cluster:"
 
 
-def sections(data_path: str) -> list[Section]:
+def sections(data_path: str, user: str = "kvm-mgr") -> list[Section]:
     return [
         OS_RELEASE,
         CPU,
@@ -29,11 +30,13 @@ def sections(data_path: str) -> list[Section]:
         NETWORK_MANAGER,
         data_volume_section(data_path),
         VIRT_HOST_VALIDATE,
+        account_section(user),
     ]
 
 
-def probe_command(data_path: str) -> str:
-    parts = [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}" for section in sections(data_path)]
+def probe_command(data_path: str, user: str = "kvm-mgr") -> str:
+    parts = [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}"
+             for section in sections(data_path, user)]
     # A section that fails must not fail the fact (pyinfra fails the host on a
     # non-zero fact command): each prints what it can, the whole ends true.
     return "; ".join(parts) + "; true"
@@ -60,12 +63,13 @@ def parse_probe(lines: list[str], data_path: str = "/data01") -> dict:
 class HostProbe(FactBase):
     """
     Everything the deploy reads from a host, in one command: ``os``, ``cpu``,
-    ``iommu``, ``network_manager``, ``data_volume`` (for ``data_path``) and
-    ``virt_host_validate``, each shaped as the fact of the same concern returns it.
+    ``iommu``, ``network_manager``, ``data_volume`` (for ``data_path``),
+    ``virt_host_validate`` and ``account`` (the role account ``user``), each
+    shaped as the fact of the same concern returns it.
     """
 
-    def command(self, data_path="/data01"):
-        return probe_command(data_path)
+    def command(self, data_path="/data01", user="kvm-mgr"):
+        return probe_command(data_path, user)
 
     def process(self, output):
         # data_path only changes the data-volume *command*; parsing ignores it.

@@ -1,0 +1,55 @@
+"""Account facts: the role account as the deploy would leave it, in one probe."""
+
+from __future__ import annotations
+
+from pyinfra.api import FactBase
+
+from ._section import Section, key_values, quote
+
+
+def account_command(user: str) -> str:
+    home_ssh = f"/home/{user}/.ssh"
+    keys = f"{home_ssh}/authorized_keys"
+    sudoers = f"/etc/sudoers.d/kvm-cluster-{user}"
+    u = quote(user)
+    return (
+        f"echo \"passwd: $(getent passwd {u})\"; "
+        f"echo \"groups: $(id -nG {u} 2>/dev/null)\"; "
+        f"echo \"ssh_dir: $(stat -c '%a %U' {home_ssh} 2>/dev/null)\"; "
+        f"echo \"keys: $(stat -c '%a %U' {keys} 2>/dev/null) $(sha1sum {keys} 2>/dev/null | cut -d' ' -f1)\"; "
+        f"echo \"sudoers: $(stat -c '%a %U %G' {sudoers} 2>/dev/null) "
+        f"$(sha1sum {sudoers} 2>/dev/null | cut -d' ' -f1)\""
+    )
+
+
+def parse_account(lines: list[str]) -> dict:
+    """Parse the account section: passwd entry, groups, and the files' mode, owner, sha1."""
+    values = key_values(lines)
+    passwd = values.get("passwd", "").split(":")
+    return {
+        "exists": len(passwd) >= 7,
+        "home": passwd[5] if len(passwd) >= 7 else None,
+        "shell": passwd[6] if len(passwd) >= 7 else None,
+        "groups": values.get("groups", "").split(),
+        "ssh_dir": values.get("ssh_dir", "").split(),
+        "keys": values.get("keys", "").split(),
+        "sudoers": values.get("sudoers", "").split(),
+    }
+
+
+def account_section(user: str) -> Section:
+    return Section("account", account_command(user), parse_account)
+
+
+class RoleAccount(FactBase):
+    """
+    The role account's state: ``{"exists": True, "home": "/home/kvm-mgr", "shell": "/bin/bash",
+    "groups": ["kvm-mgr", "kvm", "libvirt"], "ssh_dir": ["700", "kvm-mgr"],
+    "keys": ["600", "kvm-mgr", "<sha1>"], "sudoers": ["440", "root", "root", "<sha1>"]}``.
+    """
+
+    def command(self, user="kvm-mgr"):
+        return account_command(user)
+
+    def process(self, output):
+        return parse_account(output)
