@@ -40,10 +40,6 @@ def multi_values(lines: list[str], key: str, sep: str = ":") -> list[str]:
     return values
 
 
-def yes(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("yes", "y", "1", "true", "on")
-
-
 def unquote_shell(value: str) -> str:
     """The value of a shell assignment's right-hand side: ``"a b"`` -> ``a b``."""
     try:

@@ -13,6 +13,8 @@ from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.operations import files, server
 
+from ._files import before_upload
+
 SUDOERS_DIR = "/etc/sudoers.d"
 
 
@@ -107,14 +109,10 @@ def role_account(user: str, public_keys: list[str], groups: list[str], sudo: boo
 
     rule = sudoers_rule(user)
     upload = files.put._inner(src=StringIO(rule), dest=path, user="root", group="root", mode="440")
-    # put computes the change (and the --diff) before its first command:
-    # check the very same content with visudo before it is installed.
-    first = next(upload, None)
-    if first is not None:
-        yield StringCommand(
-            "check=$(mktemp)", "&&", "printf", "'%s'", QuoteString(rule), ">", '"$check"',
-            "&&", "visudo", "-cf", '"$check"', ">/dev/null;", "status=$?;", "rm", "-f", '"$check"',
-            ";", "exit", "$status",
-        )
-        yield first
-        yield from upload
+    # The very same content is checked with visudo before it is installed.
+    check = StringCommand(
+        "check=$(mktemp)", "&&", "printf", "'%s'", QuoteString(rule), ">", '"$check"',
+        "&&", "visudo", "-cf", '"$check"', ">/dev/null;", "status=$?;", "rm", "-f", '"$check"',
+        ";", "exit", "$status",
+    )
+    yield from before_upload(upload, [check])

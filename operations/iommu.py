@@ -21,6 +21,7 @@ from pyinfra.operations.util import files as file_utils
 
 from facts.iommu import GRUB_DEFAULT, GRUB_VARIABLES, merge_args, missing_args
 
+from ._files import before_upload
 from ._log import warn_once
 
 REBOOT_MARKER = "/var/run/reboot-required"
@@ -166,16 +167,11 @@ def kernel_options(wanted: list[str], iommu_state: dict, os_family: str, reboot:
         lines = host.get_fact(FileContents, path=plan.file)
         content = set_grub_variable(lines or [], plan.variable, plan.add)
         upload = files.put._inner(src=StringIO(content), dest=plan.file, create_remote_dir=False)
-        # put computes (and, with --diff, prints) the change before its first
-        # command; pyinfra's change detection stops at our first command, so
-        # let put go first and slip the backup in before its upload.
-        first = next(upload, None)
-        if first is not None:
-            if lines is not None:
-                backup = f"{plan.file}.{file_utils.get_timestamp()}"
-                yield StringCommand("cp", "-p", QuoteString(plan.file), QuoteString(backup))
-            yield first
-            yield from upload
+        backup = []
+        if lines is not None:
+            copy = f"{plan.file}.{file_utils.get_timestamp()}"
+            backup.append(StringCommand("cp", "-p", QuoteString(plan.file), QuoteString(copy)))
+        yield from before_upload(upload, backup)
 
     if plan.regenerate:
         yield plan.regenerate
