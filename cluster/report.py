@@ -24,7 +24,7 @@ from pyinfra.context import ctx_state  # noqa: E402
 from pyinfra_cli.inventory import make_inventory  # noqa: E402
 
 from facts.host import HostProbe  # noqa: E402
-from facts.iommu import configured_args, missing_args  # noqa: E402
+from facts.iommu import is_configured, missing_args  # noqa: E402
 from operations.preflight import evaluate  # noqa: E402
 
 from . import deploys  # noqa: E402
@@ -43,7 +43,7 @@ def host_row(settings, probe: dict | None) -> dict:
     findings = evaluate(probe, deploys.preflight_checks(settings), settings.preflight_policy,
                         settings.data_volume, wanted)
     hypervisor = settings.in_group("kvm_nodes")
-    configured = not missing_args(wanted, configured_args(iommu)) if hypervisor else None
+    configured = is_configured(iommu, wanted) if hypervisor else None
     row.update(
         os=probe["os"]["pretty_name"],
         virtualization=probe["cpu"]["extension"] or "none",

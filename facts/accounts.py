@@ -7,10 +7,22 @@ from pyinfra.api import FactBase
 from ._section import Section, key_values, quote
 
 
+SUDOERS_DIR = "/etc/sudoers.d"
+
+
+def home_dir(user: str) -> str:
+    return f"/home/{user}"
+
+
+def sudoers_path(user: str) -> str:
+    """The role account's sudo drop-in (sudo skips names with a dot: keep it plain)."""
+    return f"{SUDOERS_DIR}/kvm-cluster-{user}"
+
+
 def account_command(user: str) -> str:
-    home_ssh = f"/home/{user}/.ssh"
+    home_ssh = f"{home_dir(user)}/.ssh"
     keys = f"{home_ssh}/authorized_keys"
-    sudoers = f"/etc/sudoers.d/kvm-cluster-{user}"
+    sudoers = sudoers_path(user)
     u = quote(user)
     return (
         f"echo \"passwd: $(getent passwd {u})\"; "

@@ -64,14 +64,24 @@ def parse_iommu(lines: list[str]) -> dict:
     }
 
 
-def configured_args(iommu: dict) -> list[str]:
-    """The kernel arguments GRUB will boot next (grubby's view where it exists)."""
-    if iommu.get("grubby_args") is not None:
-        return list(iommu["grubby_args"])
+def grub_file_args(iommu: dict) -> list[str]:
+    """The kernel arguments the GRUB defaults files set (both command-line variables)."""
     args: list[str] = []
     for variable in GRUB_VARIABLES:
         args += iommu["grub"].get(variable, {}).get("value", "").split()
     return args
+
+
+def configured_args(iommu: dict) -> list[str]:
+    """The kernel arguments GRUB will boot next (grubby's view where it exists)."""
+    if iommu.get("grubby_args") is not None:
+        return list(iommu["grubby_args"])
+    return grub_file_args(iommu)
+
+
+def is_configured(iommu: dict, wanted: list[str]) -> bool:
+    """Will GRUB boot with every ``wanted`` argument next time?"""
+    return not missing_args(wanted, configured_args(iommu))
 
 
 def arg_key(arg: str) -> str:

@@ -13,9 +13,9 @@ from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.operations import files, server
 
-from ._files import before_upload
+from facts.accounts import home_dir, sudoers_path
 
-SUDOERS_DIR = "/etc/sudoers.d"
+from ._files import before_upload
 
 
 def sudoers_rule(user: str) -> str:
@@ -24,11 +24,6 @@ def sudoers_rule(user: str) -> str:
         "# Managed by kvm-cluster: the role account manages KVM hosts.\n"
         f"{user} ALL=(ALL:ALL) NOPASSWD: ALL\n"
     )
-
-
-def sudoers_path(user: str) -> str:
-    # sudo skips drop-ins whose name contains a dot: keep the name plain.
-    return f"{SUDOERS_DIR}/kvm-cluster-{user}"
 
 
 def _sha1(text: str) -> str:
@@ -50,7 +45,7 @@ def account_matches(current: dict | None, user: str, public_keys: list[str], gro
     sudoers_ok = (current["sudoers"] == ["440", "root", "root", _sha1(sudoers_rule(user))]
                   if sudo else current["sudoers"] == [])
     return (
-        current["home"] == f"/home/{user}"
+        current["home"] == home_dir(user)
         and current["shell"] == "/bin/bash"
         and set(groups) <= set(current["groups"])
         and current["ssh_dir"] == ["700", user]
@@ -91,10 +86,9 @@ def role_account(user: str, public_keys: list[str], groups: list[str], sudo: boo
     for group in groups:
         yield from server.group._inner(group=group, system=True)
 
-    home = f"/home/{user}"
     yield from server.user._inner(
         user=user,
-        home=home,
+        home=home_dir(user),
         shell="/bin/bash",
         groups=list(groups),
         create_home=True,

@@ -19,7 +19,7 @@ from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server
 from pyinfra.operations.util import files as file_utils
 
-from facts.iommu import GRUB_DEFAULT, GRUB_VARIABLES, merge_args, missing_args
+from facts.iommu import GRUB_DEFAULT, grub_file_args, merge_args, missing_args
 
 from ._files import before_upload
 from ._log import warn_once
@@ -72,11 +72,7 @@ def plan_kernel_options(wanted: list[str], iommu_state: dict, os_family: str) ->
     if not wanted:
         return KernelOptionsPlan()
     variable = grub_variable(os_family)
-    grub_args: list[str] = []
-    for name in GRUB_VARIABLES:
-        grub_args += iommu_state["grub"].get(name, {}).get("value", "").split()
-
-    add = missing_args(wanted, grub_args) if iommu_state["grub_file"] else []
+    add = missing_args(wanted, grub_file_args(iommu_state)) if iommu_state["grub_file"] else []
     target = iommu_state["grub"].get(variable, {}).get("file", GRUB_DEFAULT)
     tools = iommu_state["tools"]
     grub_cfg = iommu_state["grub_cfg"]

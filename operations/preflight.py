@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 
-from facts.iommu import configured_args, missing_args
+from facts.iommu import is_configured
 
 from ._log import error_once, warn_once
 
@@ -53,7 +53,7 @@ def _kvm_device(probe, ctx):
 def _iommu(probe, ctx):
     iommu = probe["iommu"]
     if iommu["groups"] == 0:
-        pending = not missing_args(ctx["iommu_args"], configured_args(iommu))
+        pending = is_configured(iommu, ctx["iommu_args"])
         if pending and ctx["iommu_args"]:
             fix = f"{' '.join(ctx['iommu_args'])} is configured for the next boot: reboot"
         else:

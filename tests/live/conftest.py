@@ -22,10 +22,8 @@ import lab
 ROOT = Path(__file__).resolve().parents[2]
 NODES = 3
 
-pytestmark = pytest.mark.lab
-
-
 def pytest_collection_modifyitems(items):
+    """Mark every test under tests/live as ``lab`` (``make unit`` deselects them)."""
     for item in items:
         if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
             item.add_marker(pytest.mark.lab)
