@@ -6,16 +6,22 @@ checks every host of the inventory at once and returns a frozen
 :class:`HostSettings` per host; anything wrong is reported together, each line
 naming the host, the key, the value and what is expected, and the run stops
 before its first operation.
+
+The fields are declared here (what every host has) and by one module per
+concern (``cluster/config_*.py``: ``FIELDS`` and ``cluster_problems``, the
+rules that span hosts); :data:`FIELDS` is all of them.
 """
 
 from __future__ import annotations
 
-import posixpath
-import re
+import ipaddress
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Mapping
 
 from pyinfra.api.exceptions import PyinfraError
+
+from . import fields as f
+from .fields import Field, Invalid, describe
 
 GROUPS = ("masters", "kvm_nodes", "nfs_server")
 
@@ -48,25 +54,6 @@ class ConfigError(PyinfraError):
         )
 
 
-class Invalid(ValueError):
-    """Raised by a field validator: the message says what is expected."""
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise Invalid("expected true or false")
-
-
-def _absolute_path(value: Any) -> str:
-    if not isinstance(value, str) or not value.startswith("/"):
-        raise Invalid("expected an absolute path, like /data01")
-    normal = posixpath.normpath(value)
-    if normal == "/":
-        raise Invalid("expected a dedicated mount point, not /")
-    return normal
-
-
 def _preflight_policy(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise Invalid("expected a dict of check name to 'fail' or 'warn'")
@@ -82,93 +69,86 @@ def _preflight_policy(value: Any) -> dict[str, str]:
     return {**PREFLIGHT_DEFAULTS, **value}
 
 
-_ACCOUNT_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_PUBLIC_KEY = re.compile(
-    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com"
-    r"|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$"
-)
-
-
-def _account_name(value: Any) -> str:
-    if not isinstance(value, str) or not _ACCOUNT_NAME.match(value) or value == "root":
-        raise Invalid("expected a user name like kvm-mgr (lower case, not root)")
-    return value
-
-
-def _public_keys(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, (list, tuple)) or not value:
-        raise Invalid("expected at least one SSH public key (the management node's, "
-                      "e.g. the contents of ~/.ssh/id_ed25519.pub)")
-    keys = []
-    for index, key in enumerate(value):
-        if not isinstance(key, str) or not _PUBLIC_KEY.match(key.strip()):
-            raise Invalid(f"entry {index} is not an SSH public key (expected 'ssh-ed25519 AAAA... comment')")
-        keys.append(key.strip())
-    return tuple(keys)
-
-
-def _group_names(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, (list, tuple)) or not all(
-        isinstance(v, str) and _ACCOUNT_NAME.match(v) for v in value
-    ):
-        raise Invalid("expected a list of group names")
-    return tuple(value)
-
-
-@dataclass(frozen=True)
-class Field:
-    key: str
-    default: Any
-    validate: Callable[[Any], Any]
-    help: str
-
-
-FIELDS = (
-    Field("data_volume", "/data01", _absolute_path,
+BASE_FIELDS = (
+    Field("cluster_network", "172.30.10.0/24", f.ipv4_network,
+          "the cluster's IPv4 network: host addresses, DHCP, DNS and NFS clients"),
+    Field("cluster_domain", "cluster.lan", f.domain_name,
+          "the DNS domain of the cluster's hosts and VMs"),
+    Field("cluster_address", None, f.optional(f.ipv4_address),
+          "this host's address on the cluster network (default: ssh_hostname, when it is one)"),
+    Field("data_volume", "/data01", f.absolute_path,
           "the pre-mounted data volume (identical path on every node)"),
     Field("preflight_policy", {}, _preflight_policy,
           "per preflight check, 'fail' (stop that host) or 'warn'"),
-    Field("iommu_enable", True, _bool,
+    Field("iommu_enable", True, f.boolean,
           "add the IOMMU kernel options (intel_iommu=on on Intel) to GRUB"),
-    Field("iommu_passthrough", False, _bool, "also add iommu=pt"),
-    Field("iommu_reboot", False, _bool,
+    Field("iommu_passthrough", False, f.boolean, "also add iommu=pt"),
+    Field("iommu_reboot", False, f.boolean,
           "reboot a host whose kernel options changed (otherwise a reboot is only recorded)"),
-    Field("role_account", "kvm-mgr", _account_name,
+    Field("role_account", "kvm-mgr", f.account_name,
           "the role account that manages the KVM hosts (SSH keys, sudo)"),
-    Field("role_account_keys", None, _public_keys,
+    Field("role_account_keys", None, f.public_keys,
           "SSH public keys that may log in as the role account"),
-    Field("role_account_groups", ("libvirt", "kvm"), _group_names,
+    Field("role_account_groups", ("libvirt", "kvm"), f.group_names,
           "the role account's secondary groups"),
-    Field("role_account_sudo", True, _bool, "passwordless sudo for the role account"),
+    Field("role_account_sudo", True, f.boolean, "passwordless sudo for the role account"),
 )
-FIELDS_BY_KEY = {f.key: f for f in FIELDS}
+
+# One module per concern adds its fields and cross-host rules.
+CONCERNS: tuple = ()
+
+FIELDS = BASE_FIELDS + tuple(spec for concern in CONCERNS for spec in concern.FIELDS)
+FIELDS_BY_KEY = {spec.key: spec for spec in FIELDS}
 
 
 @dataclass(frozen=True)
 class HostSettings:
-    """The validated configuration of one host."""
+    """The validated configuration of one host: every field of :data:`FIELDS`
+    is an attribute (``settings.data_volume``)."""
 
     name: str
     groups: tuple[str, ...]
-    data_volume: str = "/data01"
-    preflight_policy: dict = field(default_factory=lambda: dict(PREFLIGHT_DEFAULTS))
-    iommu_enable: bool = True
-    iommu_passthrough: bool = False
-    iommu_reboot: bool = False
-    role_account: str = "kvm-mgr"
-    role_account_keys: tuple[str, ...] = ()
-    role_account_groups: tuple[str, ...] = ("libvirt", "kvm")
-    role_account_sudo: bool = True
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, key: str) -> Any:
+        values = self.__dict__.get("values", {})
+        if key in values:
+            return values[key]
+        if key in FIELDS_BY_KEY:
+            return FIELDS_BY_KEY[key].validate(FIELDS_BY_KEY[key].default)
+        raise AttributeError(key)
 
     def in_group(self, group: str) -> bool:
         return group in self.groups
 
+    @property
+    def cluster_prefix(self) -> int:
+        return ipaddress.IPv4Network(self.cluster_network).prefixlen
 
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    @property
+    def cluster_interface(self) -> str:
+        """This host's address with the cluster prefix: '172.30.10.41/24'."""
+        return f"{self.cluster_address}/{self.cluster_prefix}"
+
+
+def _derived(name: str, data: dict, values: dict) -> list[str]:
+    """Values derived from others: the cluster address from ssh_hostname."""
+    if values.get("cluster_address") is not None or "cluster_network" not in values:
+        return []
+    network = ipaddress.IPv4Network(values["cluster_network"])
+    target = data.get("ssh_hostname", name)
+    try:
+        address = ipaddress.IPv4Address(target)
+    except (ipaddress.AddressValueError, ValueError):
+        address = None
+    if address is not None and address in network:
+        values["cluster_address"] = str(address)
+        return []
+    return [
+        f"host {name}: key 'cluster_address' is missing: ssh_hostname {describe(target)} is "
+        f"not an address in cluster_network {network}; set cluster_address to the host's "
+        "address on the cluster network"
+    ]
 
 
 def host_settings(name: str, groups: tuple[str, ...], data: dict) -> tuple[HostSettings | None, list[str]]:
@@ -181,23 +161,25 @@ def host_settings(name: str, groups: tuple[str, ...], data: dict) -> tuple[HostS
         spec = FIELDS_BY_KEY.get(key)
         if spec is None:
             problems.append(
-                f"host {name}: unknown key {key!r} (value {_describe(value)}); "
+                f"host {name}: unknown key {key!r} (value {describe(value)}); "
                 f"known keys: {', '.join(FIELDS_BY_KEY)}"
             )
             continue
         try:
             values[key] = spec.validate(value)
         except Invalid as error:
-            problems.append(f"host {name}: key {key!r} = {_describe(value)}: {error}")
+            problems.append(f"host {name}: key {key!r} = {describe(value)}: {error}")
     for spec in FIELDS:
         if spec.key not in values and spec.key not in data:
             try:
                 values[spec.key] = spec.validate(spec.default)
             except Invalid as error:
                 problems.append(f"host {name}: key {spec.key!r} is missing: {error}")
+    if not problems:
+        problems += _derived(name, data, values)
     if problems:
         return None, problems
-    return HostSettings(name=name, groups=groups, **values), []
+    return HostSettings(name=name, groups=groups, values=values), []
 
 
 def validate(hosts: list[tuple[str, tuple[str, ...], dict]]) -> dict[str, HostSettings]:
@@ -213,15 +195,40 @@ def validate(hosts: list[tuple[str, tuple[str, ...], dict]]) -> dict[str, HostSe
         problems += host_problems
         if result is not None:
             settings[name] = result
-    problems += _cluster_problems(settings)
+    if not problems:
+        # Rules across hosts only make sense once every host is valid.
+        problems += _cluster_problems(settings)
+        for concern in CONCERNS:
+            problems += concern.cluster_problems(settings)
     if problems:
         raise ConfigError(problems)
     return settings
 
 
 def _cluster_problems(settings: dict[str, HostSettings]) -> list[str]:
-    """Rules that span hosts: the seed wants identical storage paths on all nodes."""
+    """Rules that span hosts: one cluster network, distinct addresses, and the
+    seed's identical storage path on every node."""
     problems = []
+    networks = {s.cluster_network for s in settings.values()}
+    if len(networks) > 1:
+        detail = ", ".join(f"{name}={s.cluster_network}" for name, s in sorted(settings.items()))
+        problems.append(f"key 'cluster_network' differs across hosts ({detail}): expected one network")
+        return problems
+    for name, s in sorted(settings.items()):
+        if ipaddress.IPv4Address(s.cluster_address) not in ipaddress.IPv4Network(s.cluster_network):
+            problems.append(
+                f"host {name}: key 'cluster_address' = {s.cluster_address!r}: "
+                f"not in cluster_network {s.cluster_network}"
+            )
+    owners: dict[str, list[str]] = {}
+    for name, s in sorted(settings.items()):
+        owners.setdefault(s.cluster_address, []).append(name)
+    for address, names in sorted(owners.items()):
+        if len(names) > 1:
+            problems.append(
+                f"key 'cluster_address' = {address!r} is used by more than one host "
+                f"({', '.join(names)}): expected one address per host"
+            )
     nodes = {name: s for name, s in settings.items() if s.in_group("kvm_nodes")}
     paths = {s.data_volume for s in nodes.values()}
     if len(paths) > 1:
@@ -231,6 +238,11 @@ def _cluster_problems(settings: dict[str, HostSettings]) -> list[str]:
             "expected the same path on every node"
         )
     return problems
+
+
+def masters_addresses(settings: dict[str, HostSettings]) -> tuple[str, ...]:
+    """The masters' cluster addresses, in inventory order: primary, secondary."""
+    return tuple(s.cluster_address for s in settings.values() if s.in_group("masters"))
 
 
 def inventory_hosts(inventory) -> list[tuple[str, tuple[str, ...], dict]]:

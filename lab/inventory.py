@@ -42,6 +42,7 @@ _LAB_DATA = {
 def _entry(host):
     return (host["name"], {
         **_LAB_DATA,
+        "cluster_address": host["ip"],
         "ssh_hostname": "127.0.0.1",
         "ssh_port": host["ssh_port"],
         "ssh_user": "root",

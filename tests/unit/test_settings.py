@@ -10,12 +10,16 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr0Wd8aZ1dm6Uq3UwM3ZiJ0m6yO5Z3y7V2n0
 
 
 def hosts(**per_host):
-    """[(name, groups, data)], each host given a valid role account key unless it sets its own."""
-    return [(name, groups, {"role_account_keys": [KEY], **data}) for name, (groups, data) in per_host.items()]
+    """[(name, groups, data)], each host given a valid role account key and its
+    own cluster address unless it sets them."""
+    return [
+        (name, groups, {"role_account_keys": [KEY], "cluster_address": f"172.30.10.{41 + index}", **data})
+        for index, (name, (groups, data)) in enumerate(per_host.items())
+    ]
 
 
 def test_defaults_fill_missing_keys():
-    settings = validate(hosts(kvm01=(("kvm_nodes",), {"ssh_hostname": "10.0.0.1"})))
+    settings = validate(hosts(kvm01=(("kvm_nodes",), {"ssh_hostname": "172.30.10.99"})))
     node = settings["kvm01"]
     assert node.data_volume == "/data01"
     assert node.preflight_policy == PREFLIGHT_DEFAULTS
@@ -36,13 +40,13 @@ def test_path_is_normalised():
     "key, value, expected",
     [
         ("data_volume", "data01", "key 'data_volume' = 'data01': expected an absolute path"),
-        ("data_volume", "/", "key 'data_volume' = '/': expected a dedicated mount point"),
+        ("data_volume", "/", "key 'data_volume' = '/': expected a dedicated path, not /"),
         ("data_volume", 5, "key 'data_volume' = 5: expected an absolute path"),
         ("iommu_passthrough", "yes", "key 'iommu_passthrough' = 'yes': expected true or false"),
         ("preflight_policy", {"cpu": "fail"}, "unknown check 'cpu'; checks are: cpu_virtualization"),
         ("preflight_policy", {"iommu": "ignore"}, "check 'iommu' has policy 'ignore'; expected 'fail' or 'warn'"),
         ("preflight_policy", "warn", "expected a dict of check name to 'fail' or 'warn'"),
-        ("iommu_enabled", True, "unknown key 'iommu_enabled' (value True); known keys: data_volume"),
+        ("iommu_enabled", True, "unknown key 'iommu_enabled' (value True); known keys: cluster_network"),
     ],
 )
 def test_bad_values_name_host_key_value(key, value, expected):
@@ -108,3 +112,38 @@ def test_every_preflight_check_has_a_default_policy():
     from operations.preflight import CHECKS
 
     assert set(CHECKS) == set(PREFLIGHT_DEFAULTS)
+
+
+def test_cluster_address_defaults_to_an_ssh_hostname_inside_the_network():
+    settings = validate([("kvm01", ("kvm_nodes",), {"role_account_keys": [KEY], "ssh_hostname": "172.30.10.41"})])
+    assert settings["kvm01"].cluster_address == "172.30.10.41"
+    assert settings["kvm01"].cluster_interface == "172.30.10.41/24"
+
+
+def test_cluster_address_is_required_when_ssh_hostname_is_a_name():
+    with pytest.raises(ConfigError) as error:
+        validate([("kvm01", ("kvm_nodes",), {"role_account_keys": [KEY], "ssh_hostname": "kvm01.example"})])
+    assert ("host kvm01: key 'cluster_address' is missing: ssh_hostname 'kvm01.example' "
+            "is not an address in cluster_network 172.30.10.0/24") in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ({"cluster_address": "10.1.1.1"}, "host kvm02: key 'cluster_address' = '10.1.1.1': not in cluster_network 172.30.10.0/24"),
+        ({"cluster_address": "172.30.10.300"}, "host kvm02: key 'cluster_address' = '172.30.10.300': expected an IPv4 address"),
+        ({"cluster_network": "172.30.10.1/24"}, "host kvm02: key 'cluster_network' = '172.30.10.1/24': expected an IPv4 network with its prefix and no host bits"),
+    ],
+)
+def test_bad_cluster_addressing(data, expected):
+    with pytest.raises(ConfigError) as error:
+        validate(hosts(kvm01=(("kvm_nodes",), {}), kvm02=(("kvm_nodes",), data)))
+    assert expected in str(error.value)
+
+
+def test_two_hosts_with_one_address_are_refused():
+    with pytest.raises(ConfigError) as error:
+        validate(hosts(kvm01=(("kvm_nodes",), {"cluster_address": "172.30.10.50"}),
+                       kvm02=(("kvm_nodes",), {"cluster_address": "172.30.10.50"})))
+    assert ("key 'cluster_address' = '172.30.10.50' is used by more than one host (kvm01, kvm02)"
+            in str(error.value))
