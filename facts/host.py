@@ -13,6 +13,7 @@ from pyinfra.api import FactBase
 from ._section import Section
 from .accounts import account_section
 from .cpu import CPU
+from .files import file_digests_section
 from .iommu import IOMMU
 from .libvirt import VIRT_HOST_VALIDATE
 from .network import NETWORK_MANAGER
@@ -22,7 +23,7 @@ from .system import OS_RELEASE
 MARKER = "@@kvm-cluster:"
 
 
-def sections(data_path: str, user: str = "kvm-mgr") -> list[Section]:
+def sections(data_path: str, user: str = "kvm-mgr", files: tuple[str, ...] = ()) -> list[Section]:
     return [
         OS_RELEASE,
         CPU,
@@ -31,12 +32,13 @@ def sections(data_path: str, user: str = "kvm-mgr") -> list[Section]:
         data_volume_section(data_path),
         VIRT_HOST_VALIDATE,
         account_section(user),
+        file_digests_section(files),
     ]
 
 
-def probe_command(data_path: str, user: str = "kvm-mgr") -> str:
+def probe_command(data_path: str, user: str = "kvm-mgr", files: tuple[str, ...] = ()) -> str:
     parts = [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}"
-             for section in sections(data_path, user)]
+             for section in sections(data_path, user, files)]
     # A section that fails must not fail the fact (pyinfra fails the host on a
     # non-zero fact command): each prints what it can, the whole ends true.
     return "; ".join(parts) + "; true"
@@ -64,12 +66,13 @@ class HostProbe(FactBase):
     """
     Everything the deploy reads from a host, in one command: ``os``, ``cpu``,
     ``iommu``, ``network_manager``, ``data_volume`` (for ``data_path``),
-    ``virt_host_validate`` and ``account`` (the role account ``user``), each
-    shaped as the fact of the same concern returns it.
+    ``virt_host_validate``, ``account`` (the role account ``user``) and
+    ``files`` (digests of the managed ``files``), each shaped as the fact of
+    the same concern returns it.
     """
 
-    def command(self, data_path="/data01", user="kvm-mgr"):
-        return probe_command(data_path, user)
+    def command(self, data_path="/data01", user="kvm-mgr", files=()):
+        return probe_command(data_path, user, tuple(files))
 
     def process(self, output):
         # data_path only changes the data-volume *command*; parsing ignores it.

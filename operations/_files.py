@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
+from io import StringIO
+
+from pyinfra.api import QuoteString, StringCommand
+from pyinfra.operations import files
+from pyinfra.operations.util import files as file_utils
 
 
 def before_upload(upload: Iterator, commands: Iterable) -> Iterator:
@@ -20,3 +26,55 @@ def before_upload(upload: Iterator, commands: Iterable) -> Iterator:
     yield from commands
     yield first
     yield from upload
+
+
+def backup_command(path: str) -> StringCommand:
+    """Keep the file being replaced as ``PATH.<timestamp>`` (pyinfra's own backup naming)."""
+    return StringCommand(
+        "if [ -f", QuoteString(path), "]; then cp -p", QuoteString(path),
+        QuoteString(f"{path}.{file_utils.get_timestamp()}"), "; fi",
+    )
+
+
+def digest_matches(current: dict | None, content: str, mode: str, user: str, group: str) -> bool:
+    """Does the file, as ``facts.files`` saw it, already hold exactly this?"""
+    return bool(current) and current == {
+        "mode": str(mode).lstrip("0") or "0", "user": user, "group": group, "sha1": sha1(content),
+    }
+
+
+def sha1(content: str) -> str:
+    return hashlib.sha1(content.encode()).hexdigest()
+
+
+def put_file(path: str, content: str, *, mode: str = "644", user: str = "root", group: str = "root",
+             current: dict | None = None, backup: bool = True, check: StringCommand | str | None = None,
+             ) -> Iterator:
+    """Write ``content`` to ``path`` (for ``yield from`` inside an operation).
+
+    ``current`` is the file's digest from ``facts.files`` (read in the batched
+    probe): when it already matches, nothing is yielded and no fact is read,
+    so a no-op re-run costs nothing here. Otherwise ``files.put._inner`` does
+    the work, with ``--diff`` for free; the old file is kept as
+    ``PATH.<timestamp>`` (``backup``) and ``check`` (a command that must pass,
+    e.g. a syntax check of the new content) runs first.
+    """
+    if digest_matches(current, content, mode, user, group):
+        return
+    upload = files.put._inner(src=StringIO(content), dest=path, mode=mode, user=user, group=group)
+    commands = []
+    if check is not None:
+        commands.append(check)
+    if backup:
+        commands.append(backup_command(path))
+    yield from before_upload(upload, commands)
+
+
+def checked_content(content: str, check: str) -> StringCommand:
+    """A command that writes ``content`` to a temporary file and runs ``check``
+    on it (``{}`` is the file's path): fails, and stops the operation, when the
+    check fails, before anything is installed."""
+    return StringCommand(
+        "check=$(mktemp) && printf '%s'", QuoteString(content), '> "$check" &&',
+        check.replace("{}", '"$check"'), '; status=$?; rm -f "$check" ; exit $status',
+    )
