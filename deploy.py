@@ -11,9 +11,11 @@ value stops the run before any host is changed.
 from pyinfra import host, state
 
 from cluster import deploys
+from cluster.deploy_kvm import configure_kvm
 from cluster.settings import cluster_settings
 
-settings = cluster_settings(state.inventory)[host.name]
+all_settings = cluster_settings(state.inventory)
+settings = all_settings[host.name]
 probe = deploys.read_host(settings)
 
 deploys.run_preflight(settings, probe)
@@ -21,3 +23,4 @@ deploys.configure_role_account(settings, probe)
 
 if settings.in_group("kvm_nodes"):
     deploys.configure_iommu(settings, probe)
+    configure_kvm(settings, probe, all_settings)

@@ -13,12 +13,35 @@ from pyinfra.api import deploy
 from facts.host import HostProbe
 from operations import accounts, iommu, preflight
 
+from . import deploy_kvm
 from .settings import HostSettings
+
+
+def probe_arguments(settings: HostSettings) -> dict:
+    """What the probe reads for this host: the files, units, packages and
+    kernel keys of every step the host runs."""
+    files: list[str] = []
+    units: list[str] = []
+    packages: dict[str, list[str]] = {"debian": [], "rhel": []}
+    sysctl: list[str] = []
+    if settings.in_group("kvm_nodes"):
+        files += deploy_kvm.managed_paths(settings)
+        units += deploy_kvm.units(settings)
+        for family, names in deploy_kvm.package_names(settings).items():
+            packages[family] += names
+        sysctl += deploy_kvm.sysctl_keys(settings)
+    return {
+        "files": tuple(sorted(set(files))),
+        "units": tuple(sorted(set(units))),
+        "packages": {family: sorted(set(names)) for family, names in packages.items()},
+        "sysctl": tuple(sorted(set(sysctl))),
+    }
 
 
 def read_host(settings: HostSettings) -> dict:
     """Everything the steps decide from, in one round trip (see facts.host)."""
-    return host.get_fact(HostProbe, data_path=settings.data_volume, user=settings.role_account)
+    return host.get_fact(HostProbe, data_path=settings.data_volume, user=settings.role_account,
+                         **probe_arguments(settings))
 
 
 def preflight_checks(settings: HostSettings) -> list[str]:

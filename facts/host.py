@@ -14,6 +14,9 @@ from ._section import Section
 from .accounts import account_section
 from .cpu import CPU
 from .files import file_digests_section
+from .packages import packages_section
+from .services import services_section
+from .sysctl import sysctl_section
 from .iommu import IOMMU
 from .libvirt import VIRT_HOST_VALIDATE
 from .network import NETWORK_MANAGER
@@ -23,7 +26,8 @@ from .system import OS_RELEASE
 MARKER = "@@kvm-cluster:"
 
 
-def sections(data_path: str, user: str = "kvm-mgr", files: tuple[str, ...] = ()) -> list[Section]:
+def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,
+             sysctl=()) -> list[Section]:
     return [
         OS_RELEASE,
         CPU,
@@ -33,12 +37,16 @@ def sections(data_path: str, user: str = "kvm-mgr", files: tuple[str, ...] = ())
         VIRT_HOST_VALIDATE,
         account_section(user),
         file_digests_section(files),
+        services_section(units),
+        packages_section(packages or {}),
+        sysctl_section(sysctl),
     ]
 
 
-def probe_command(data_path: str, user: str = "kvm-mgr", files: tuple[str, ...] = ()) -> str:
+def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,
+                  sysctl=()) -> str:
     parts = [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}"
-             for section in sections(data_path, user, files)]
+             for section in sections(data_path, user, files, units, packages, sysctl)]
     # A section that fails must not fail the fact (pyinfra fails the host on a
     # non-zero fact command): each prints what it can, the whole ends true.
     return "; ".join(parts) + "; true"
@@ -67,12 +75,14 @@ class HostProbe(FactBase):
     Everything the deploy reads from a host, in one command: ``os``, ``cpu``,
     ``iommu``, ``network_manager``, ``data_volume`` (for ``data_path``),
     ``virt_host_validate``, ``account`` (the role account ``user``) and
-    ``files`` (digests of the managed ``files``), each shaped as the fact of
-    the same concern returns it.
+    ``files`` (digests of the managed ``files``), ``services`` (state of
+    ``units``), ``packages`` (of ``packages``, per family) and ``sysctl`` (the
+    ``sysctl`` keys), each shaped as the fact of the same concern returns it.
     """
 
-    def command(self, data_path="/data01", user="kvm-mgr", files=()):
-        return probe_command(data_path, user, tuple(files))
+    def command(self, data_path="/data01", user="kvm-mgr", files=(), units=(), packages=None,
+                sysctl=()):
+        return probe_command(data_path, user, files, units, packages, sysctl)
 
     def process(self, output):
         # data_path only changes the data-volume *command*; parsing ignores it.

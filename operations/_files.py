@@ -49,7 +49,7 @@ def sha1(content: str) -> str:
 
 def put_file(path: str, content: str, *, mode: str = "644", user: str = "root", group: str = "root",
              current: dict | None = None, backup: bool = True, check: StringCommand | str | None = None,
-             ) -> Iterator:
+             secret: bool = False) -> Iterator:
     """Write ``content`` to ``path`` (for ``yield from`` inside an operation).
 
     ``current`` is the file's digest from ``facts.files`` (read in the batched
@@ -57,11 +57,14 @@ def put_file(path: str, content: str, *, mode: str = "644", user: str = "root", 
     so a no-op re-run costs nothing here. Otherwise ``files.put._inner`` does
     the work, with ``--diff`` for free; the old file is kept as
     ``PATH.<timestamp>`` (``backup``) and ``check`` (a command that must pass,
-    e.g. a syntax check of the new content) runs first.
+    e.g. a syntax check of the new content) runs first. A ``secret`` (a
+    private key) is never shown by ``--diff``.
     """
     if digest_matches(current, content, mode, user, group):
         return
     upload = files.put._inner(src=StringIO(content), dest=path, mode=mode, user=user, group=group)
+    if secret:
+        upload = _without_diff(upload)
     commands = []
     if check is not None:
         commands.append(check)
@@ -78,3 +81,18 @@ def checked_content(content: str, check: str) -> StringCommand:
         "check=$(mktemp) && printf '%s'", QuoteString(content), '> "$check" &&',
         check.replace("{}", '"$check"'), '; status=$?; rm -f "$check" ; exit $status',
     )
+
+
+def _without_diff(upload: Iterator) -> Iterator:
+    """Advance ``upload`` with ``--diff`` off: its content is never printed."""
+    from pyinfra import state
+
+    while True:
+        saved, state.config.DIFF = state.config.DIFF, False
+        try:
+            command = next(upload)
+        except StopIteration:
+            return
+        finally:
+            state.config.DIFF = saved
+        yield command

@@ -1,0 +1,74 @@
+"""The KVM stack step: what the kvm_nodes need to be libvirt hypervisors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyinfra.api import deploy
+
+from facts.accounts import home_dir
+from operations import kvm, packages
+
+from .settings import HostSettings
+
+
+def package_names(settings: HostSettings) -> dict[str, list[str]]:
+    """Per family, what the probe asks about (see facts.packages)."""
+    extra = list(settings.kvm_extra_packages)
+    return {family: kvm.kvm_packages({"family": family}) + extra for family in ("debian", "rhel")}
+
+
+def managed_paths(settings: HostSettings) -> list[str]:
+    paths = []
+    for os_release in ({"family": "debian"}, {"family": "rhel", "major": 9}):
+        paths += kvm.managed_paths(os_release)
+    if settings.libvirt_tls:
+        paths += list(kvm.TLS_PATHS.values())
+    paths.append(kvm.user_libvirt_conf(home_dir(settings.role_account)))
+    return sorted(set(paths))
+
+
+def units(settings: HostSettings) -> list[str]:
+    names = []
+    for os_release in ({"family": "debian"}, {"family": "rhel", "major": 9}):
+        names += kvm.units(os_release)
+    return sorted(set(names))
+
+
+def sysctl_keys(settings: HostSettings) -> list[str]:
+    return sorted(settings.kvm_sysctl)
+
+
+@deploy("KVM stack")
+def configure_kvm(settings: HostSettings, probe: dict, all_settings: dict | None = None):
+    os_release = probe["os"]
+    packages.install(
+        name="Install the KVM and libvirt packages",
+        packages=kvm.kvm_packages(os_release) + list(settings.kvm_extra_packages),
+        current=probe["packages"],
+        os_family=os_release["family"],
+    )
+    if settings.libvirt_tls:
+        kvm.tls_certificates(
+            name="Install libvirt's TLS certificates",
+            ca_cert=Path(settings.libvirt_tls_ca_cert).read_text(),
+            server_cert=Path(settings.libvirt_tls_server_cert).read_text(),
+            server_key=Path(settings.libvirt_tls_server_key).read_text(),
+            files=probe["files"],
+        )
+    kvm.libvirt_daemon(
+        name="Configure libvirt (local socket for the libvirt group, no plain TCP) and run it",
+        os_release=os_release,
+        group=settings.libvirt_group,
+        uri_default=settings.libvirt_uri_default,
+        tls=settings.libvirt_tls,
+        files=probe["files"],
+        services=probe["services"],
+        users={settings.role_account: home_dir(settings.role_account)},
+    )
+    kvm.sysctl(
+        name="Kernel settings for bridged guests (sysctl drop-in)",
+        values=dict(settings.kvm_sysctl),
+        current=probe["sysctl"],
+        files=probe["files"],
+    )

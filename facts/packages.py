@@ -1,0 +1,67 @@
+"""Which of the deploy's packages are installed, installable or unknown to the release."""
+
+from __future__ import annotations
+
+from pyinfra.api import FactBase
+
+from ._section import Section, quote
+
+
+def packages_command(names: dict[str, list[str]]) -> str:
+    """dpkg or rpm, whichever the host has, asked about the names for its
+    family (``{"debian": [...], "rhel": [...]}``: the probe runs before the
+    deploy knows the distribution). Only a package that is not installed is
+    looked up in the archive, so a converged host pays one ``dpkg-query``."""
+    deb = " ".join(quote(name) for name in names.get("debian", ()))
+    rpm = " ".join(quote(name) for name in names.get("rhel", ()))
+    if not (deb or rpm):
+        return "true"
+    return (
+        f"if command -v dpkg-query >/dev/null 2>&1; then names='{deb}'; "
+        "installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev} ${Version}\\n' $names 2>/dev/null"
+        " | awk '$2 ~ /^ii/ {print $1 \" \" $3}'); "
+        "look() { apt-cache show --no-all-versions \"$1\" >/dev/null 2>&1; }; "
+        f"elif command -v rpm >/dev/null 2>&1; then names='{rpm}'; "
+        "installed=$(rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE}\\n' $names 2>/dev/null | grep -v ' is not installed'); "
+        "look() { dnf -q list --available \"$1\" >/dev/null 2>&1 || yum -q list available \"$1\" >/dev/null 2>&1; }; "
+        "else names=''; installed=''; look() { false; }; fi; "
+        "[ -z \"$names\" ] || { printf '%s\\n' \"$installed\" | sed '/^$/d; s/^/installed: /'; "
+        "for p in $names; do case \"\n$installed\" in *\"\n$p \"*) ;; "
+        "*) if look \"$p\"; then echo \"available: $p\"; else echo \"missing: $p\"; fi;; esac; done; }"
+    )
+
+
+def parse_packages(lines: list[str]) -> dict:
+    """``{"installed": {name: version}, "available": [names], "missing": [names]}``:
+    ``missing`` are names the host's archive does not have."""
+    result: dict = {"installed": {}, "available": [], "missing": []}
+    for line in lines:
+        kind, _, rest = line.partition(": ")
+        if kind == "installed":
+            name, _, version = rest.partition(" ")
+            result["installed"][name] = version
+        elif kind in ("available", "missing"):
+            result[kind].append(rest.strip())
+    return result
+
+
+def packages_section(names: dict[str, list[str]]) -> Section:
+    return Section("packages", packages_command(names), parse_packages)
+
+
+class PackageState(FactBase):
+    """
+    Installed versions of ``names`` (``{"debian": [...], "rhel": [...]}``: the
+    list for the host's package manager), and which of the others the archive has.
+
+    .. code:: python
+
+        {"installed": {"qemu-utils": "1:7.2+dfsg-7"}, "available": ["virtinst"],
+         "missing": ["virt-top"]}
+    """
+
+    def command(self, names):
+        return packages_command(names)
+
+    def process(self, output):
+        return parse_packages(output)

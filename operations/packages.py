@@ -1,0 +1,49 @@
+"""Packages, decided from the batched probe (``facts.packages``)."""
+
+from __future__ import annotations
+
+from pyinfra.api import operation
+from pyinfra.operations import apt, dnf
+
+from ._log import warn_once
+
+
+def packages_to_install(wanted: list[str], current: dict) -> tuple[list[str], list[str]]:
+    """(to install, not in this release's archive): installed names are left alone."""
+    installed = current.get("installed", {})
+    missing = set(current.get("missing", []))
+    todo = [name for name in wanted if name not in installed and name not in missing]
+    skipped = [name for name in wanted if name not in installed and name in missing]
+    return todo, skipped
+
+
+@operation()
+def install(packages: list[str], current: dict, os_family: str):
+    """
+    Install the packages that are not installed yet; skip, with a warning,
+    those the host's release does not have (Debian 12 has no ``virt-top``).
+
+    + packages: package names for this host's distribution and release
+    + current: ``probe["packages"]`` (installed, available, missing)
+    + os_family: ``debian`` (apt, without recommends) or ``rhel`` (dnf)
+
+    **Example:**
+
+    .. code:: python
+
+        packages.install(
+            name="KVM packages",
+            packages=["qemu-system-x86", "libvirt-daemon-system", "virt-top"],
+            current=probe["packages"],
+            os_family="debian",
+        )
+    """
+    todo, skipped = packages_to_install(packages, current)
+    if skipped:
+        warn_once(f"not in this release's package archive, skipped: {', '.join(skipped)}")
+    if not todo:
+        return
+    if os_family == "rhel":
+        yield from dnf.packages._inner(packages=todo)
+    else:
+        yield from apt.packages._inner(packages=todo, extra_install_args="--no-install-recommends")
