@@ -28,3 +28,13 @@ def error_once(message: str) -> None:
     """Shown while preparing (so ``--dry`` shows it); execution prints its own stderr."""
     if not getattr(state, "is_executing", False) and first_pass():
         logger.error(f"{host.print_prefix}{message}")
+
+
+def or_noop(commands, message: str):
+    """Yield ``commands``; if there were none, tell pyinfra why (``host.noop``)."""
+    empty = True
+    for command in commands:
+        empty = False
+        yield command
+    if empty:
+        host.noop(message)

@@ -5,15 +5,25 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import DictLoader, Environment, StrictUndefined
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def _sources() -> dict[str, str]:
+    return {str(path.relative_to(TEMPLATES)): path.read_text()
+            for path in sorted(TEMPLATES.rglob("*")) if path.is_file()}
+
+
+# Read once at import: the templates ship with the deploy, and a loader that
+# asks the filesystem later would see pyinfra-testing's faked one.
+_SOURCES = _sources()
 
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     return Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
+        loader=DictLoader(_SOURCES),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

@@ -16,7 +16,7 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.operations import files
 
 from ._files import checked_content, digest_matches, put_file
-from ._log import warn_once
+from ._log import or_noop, warn_once
 from ._render import render
 from .services import service_commands
 
@@ -130,7 +130,7 @@ def render_sysctl(values: dict[str, str]) -> str:
 def augeas_check(lens: str) -> str:
     """A shell check that ``{}`` parses with libvirt's own augeas lens."""
     return (
-        f"out=$(augtool -L -A -t '{lens} incl {{}}' print /augeas//error 2>&1) && [ -z \"$out\" ]"
+        f"out=$(augtool -L -A -t \"{lens} incl \"{{}} print /augeas//error 2>&1) && [ -z \"$out\" ]"
         " || { echo \"libvirt config does not parse: $out\" >&2; false; }"
     )
 
@@ -188,6 +188,11 @@ def libvirt_daemon(os_release: dict, group: str, uri_default: str, tls: bool,
         )
     """
     layout = libvirt_layout(os_release)
+    yield from or_noop(_libvirt_commands(layout, group, uri_default, tls, files, services, users),
+                       f"{layout.service} is configured and running")
+
+
+def _libvirt_commands(layout, group, uri_default, tls, files, services, users):
     conf = render_libvirtd_conf(layout.config, group, tls)
     changed = False
     if not digest_matches(files.get(layout.config), conf, "644", "root", "root"):
@@ -255,9 +260,13 @@ def sysctl(values: dict[str, str], current: dict, files: dict, path: str = SYSCT
     A key the kernel lacks, or that cannot be set here (read-only
     ``/proc/sys`` in a container), is reported, not fatal.
     """
-    yield from put_file(path, render_sysctl(values), current=files.get(path))
     to_set, problems = sysctl_plan(values, current)
     for problem in problems:
         warn_once(f"sysctl {problem}")
+    yield from or_noop(_sysctl_commands(path, values, files, to_set), f"{path} is in place")
+
+
+def _sysctl_commands(path, values, files, to_set):
+    yield from put_file(path, render_sysctl(values), current=files.get(path))
     if to_set:
         yield StringCommand("sysctl", "-w", *to_set)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.operations import apt, dnf
 
@@ -42,6 +43,7 @@ def install(packages: list[str], current: dict, os_family: str):
     if skipped:
         warn_once(f"not in this release's package archive, skipped: {', '.join(skipped)}")
     if not todo:
+        host.noop(f"packages installed: {', '.join(n for n in packages if n not in skipped)}")
         return
     if os_family == "rhel":
         yield from dnf.packages._inner(packages=todo)

@@ -78,3 +78,18 @@ def lab_up():
 def fresh_lab(lab_up):
     """A lab as new: containers and data volumes recreated."""
     return lab.reset(nodes=NODES)
+
+
+@pytest.fixture
+def converged(lab_up):
+    """The lab after a successful deploy (a no-op, and quick, when it already is)."""
+    run = deploy()
+    assert run.returncode == 0, run.output
+    return run
+
+
+def libvirt_uri(host, user: str = "kvm-mgr") -> str:
+    """libvirt over SSH to a lab host, as the management node connects: the
+    libssh transport, with the lab's key and its known_hosts checked."""
+    return (f"qemu+libssh://{user}@127.0.0.1:{host.ssh_port}/system?keyfile={lab.KEY}"
+            f"&known_hosts={lab.KNOWN_HOSTS}&known_hosts_verify=normal&sshauth=privkey")
