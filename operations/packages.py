@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.api import operation
+import posixpath
+
+from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.operations import apt, dnf
+
+from facts.packages import SKIPPED_RECORD
 
 from ._log import warn_once
 
@@ -42,7 +46,15 @@ def install(packages: list[str], current: dict, os_family: str):
     todo, skipped = packages_to_install(packages, current)
     if skipped:
         warn_once(f"not in this release's package archive, skipped: {', '.join(skipped)}")
+    if sorted(skipped) != sorted(current.get("recorded", [])):
+        # Remember the answer until the package index changes (facts.packages).
+        yield StringCommand(
+            "mkdir -p", QuoteString(posixpath.dirname(SKIPPED_RECORD)), "&& printf '%s'",
+            QuoteString("".join(f"{name}\n" for name in sorted(skipped))), ">", QuoteString(SKIPPED_RECORD),
+        )
     if not todo:
+        if skipped and sorted(skipped) != sorted(current.get("recorded", [])):
+            return
         host.noop(f"packages installed: {', '.join(n for n in packages if n not in skipped)}")
         return
     if os_family == "rhel":
