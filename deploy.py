@@ -11,9 +11,11 @@ value stops the run before any host is changed.
 from pyinfra import host, state
 
 from cluster import deploys
+from cluster.connection import lost_connection_fails_the_host
 from cluster.deploy_kvm import configure_kvm
 from cluster.settings import cluster_settings
 
+lost_connection_fails_the_host()
 all_settings = cluster_settings(state.inventory)
 settings = all_settings[host.name]
 probe = deploys.read_host(settings)
