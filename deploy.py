@@ -13,6 +13,8 @@ from pyinfra import host, state
 from cluster import deploys
 from cluster.connection import lost_connection_fails_the_host
 from cluster.deploy_kvm import configure_kvm
+from cluster.deploy_management import configure_management
+from cluster.deploy_storage import configure_nfs_server, configure_primary_pool, configure_secondary_pool
 from cluster.settings import cluster_settings
 
 lost_connection_fails_the_host()
@@ -21,8 +23,17 @@ settings = all_settings[host.name]
 probe = deploys.read_host(settings)
 
 deploys.run_preflight(settings, probe)
+deploys.install_packages(settings, probe)
 deploys.configure_role_account(settings, probe)
+configure_management(settings, probe, all_settings)
 
 if settings.in_group("kvm_nodes"):
     deploys.configure_iommu(settings, probe)
     configure_kvm(settings, probe, all_settings)
+    configure_primary_pool(settings, probe, all_settings)
+
+if settings.in_group("nfs_server"):
+    configure_nfs_server(settings, probe, all_settings)
+
+if settings.in_group("kvm_nodes"):
+    configure_secondary_pool(settings, probe, all_settings)

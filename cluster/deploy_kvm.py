@@ -7,18 +7,20 @@ from pathlib import Path
 from pyinfra.api import deploy
 
 from facts.accounts import home_dir
-from operations import kvm, packages
+from operations import kvm
 
 from .settings import HostSettings
 
 
-def package_names(settings: HostSettings) -> dict[str, list[str]]:
-    """Per family, what the probe asks about (see facts.packages)."""
-    extra = list(settings.kvm_extra_packages)
-    return {family: kvm.kvm_packages({"family": family}) + extra for family in ("debian", "rhel")}
+def packages(settings: HostSettings, os_release: dict) -> list[str]:
+    if not settings.in_group("kvm_nodes"):
+        return []
+    return kvm.kvm_packages(os_release) + list(settings.kvm_extra_packages)
 
 
 def managed_paths(settings: HostSettings) -> list[str]:
+    if not settings.in_group("kvm_nodes"):
+        return []
     paths = []
     for os_release in ({"family": "debian"}, {"family": "rhel", "major": 9}):
         paths += kvm.managed_paths(os_release)
@@ -29,6 +31,8 @@ def managed_paths(settings: HostSettings) -> list[str]:
 
 
 def units(settings: HostSettings) -> list[str]:
+    if not settings.in_group("kvm_nodes"):
+        return []
     names = []
     for os_release in ({"family": "debian"}, {"family": "rhel", "major": 9}):
         names += kvm.units(os_release)
@@ -42,12 +46,6 @@ def sysctl_keys(settings: HostSettings) -> list[str]:
 @deploy("KVM stack")
 def configure_kvm(settings: HostSettings, probe: dict, all_settings: dict | None = None):
     os_release = probe["os"]
-    packages.install(
-        name="Install the KVM and libvirt packages",
-        packages=kvm.kvm_packages(os_release) + list(settings.kvm_extra_packages),
-        current=probe["packages"],
-        os_family=os_release["family"],
-    )
     if settings.libvirt_tls:
         kvm.tls_certificates(
             name="Install libvirt's TLS certificates",

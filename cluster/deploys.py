@@ -11,30 +11,45 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from facts.host import HostProbe
-from operations import accounts, iommu, preflight
+from operations import accounts, iommu, packages, preflight
 
-from . import deploy_kvm
+from . import config_storage, deploy_kvm, deploy_management, deploy_storage
 from .settings import HostSettings
 
 
+# The steps' modules, each with managed_paths(settings), units(settings) and
+# packages(settings, os_release): what the probe reads for a host.
+STEP_MODULES = (deploy_kvm, config_storage, deploy_management)
+
+# The probe runs before the distribution is known: it asks about the names of
+# every family (and the paths and units of every layout).
+_FAMILIES = ({"family": "debian"}, {"family": "rhel", "major": 9})
+
+
+def host_packages(settings: HostSettings, os_release: dict) -> list[str]:
+    """Every package the host's steps need, for its distribution."""
+    names: list[str] = []
+    for module in STEP_MODULES:
+        names += module.packages(settings, os_release)
+    return list(dict.fromkeys(names))
+
+
 def probe_arguments(settings: HostSettings) -> dict:
-    """What the probe reads for this host: the files, units, packages and
-    kernel keys of every step the host runs."""
+    """What the probe reads for this host: the files, units, packages, kernel
+    keys and storage paths of every step the host runs."""
     files: list[str] = []
     units: list[str] = []
-    packages: dict[str, list[str]] = {"debian": [], "rhel": []}
-    sysctl: list[str] = []
-    if settings.in_group("kvm_nodes"):
-        files += deploy_kvm.managed_paths(settings)
-        units += deploy_kvm.units(settings)
-        for family, names in deploy_kvm.package_names(settings).items():
-            packages[family] += names
-        sysctl += deploy_kvm.sysctl_keys(settings)
+    for module in STEP_MODULES:
+        files += module.managed_paths(settings)
+        units += module.units(settings)
+    packages = {release["family"]: host_packages(settings, release) for release in _FAMILIES}
     return {
         "files": tuple(sorted(set(files))),
-        "units": tuple(sorted(set(units))),
+        "units": tuple(sorted({unit if "." in unit else f"{unit}.service" for unit in units})),
         "packages": {family: sorted(set(names)) for family, names in packages.items()},
-        "sysctl": tuple(sorted(set(sysctl))),
+        "sysctl": tuple(deploy_kvm.sysctl_keys(settings)) if settings.in_group("kvm_nodes") else (),
+        "pool_paths": tuple(deploy_storage.probe_paths(settings)),
+        "mount_point": settings.secondary_mount,
     }
 
 
@@ -80,6 +95,16 @@ def configure_iommu(settings: HostSettings, probe: dict):
         iommu_state=probe["iommu"],
         os_family=probe["os"]["family"],
         reboot=settings.iommu_reboot,
+    )
+
+
+@deploy("Packages")
+def install_packages(settings: HostSettings, probe: dict):
+    packages.install(
+        name="Install the packages of this host's steps",
+        packages=host_packages(settings, probe["os"]),
+        current=probe["packages"],
+        os_family=probe["os"]["family"],
     )
 
 

@@ -15,9 +15,11 @@ from .accounts import account_section
 from .cpu import CPU
 from .files import file_digests_section
 from .packages import packages_section
+from .pools import POOLS, pool_paths_section
 from .services import services_section
 from .sysctl import sysctl_section
 from .iommu import IOMMU
+from .nfs import nfs_client_section
 from .libvirt import VIRT_HOST_VALIDATE
 from .network import NETWORK_MANAGER
 from .storage import data_volume_section
@@ -27,7 +29,7 @@ MARKER = "@@kvm-cluster:"
 
 
 def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,
-             sysctl=()) -> list[Section]:
+             sysctl=(), pool_paths=(), mount_point="/secondary") -> list[Section]:
     return [
         OS_RELEASE,
         CPU,
@@ -40,13 +42,17 @@ def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages
         services_section(units),
         packages_section(packages or {}),
         sysctl_section(sysctl),
+        POOLS,
+        pool_paths_section(pool_paths),
+        nfs_client_section(mount_point),
     ]
 
 
 def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,
-                  sysctl=()) -> str:
+                  sysctl=(), pool_paths=(), mount_point="/secondary") -> str:
     parts = [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}"
-             for section in sections(data_path, user, files, units, packages, sysctl)]
+             for section in sections(data_path, user, files, units, packages, sysctl, pool_paths,
+                                     mount_point)]
     # A section that fails must not fail the fact (pyinfra fails the host on a
     # non-zero fact command): each prints what it can, the whole ends true.
     return "; ".join(parts) + "; true"
@@ -77,12 +83,14 @@ class HostProbe(FactBase):
     ``virt_host_validate``, ``account`` (the role account ``user``) and
     ``files`` (digests of the managed ``files``), ``services`` (state of
     ``units``), ``packages`` (of ``packages``, per family) and ``sysctl`` (the
-    ``sysctl`` keys), each shaped as the fact of the same concern returns it.
+    ``sysctl`` keys), ``pools`` (libvirt's), ``pool_paths`` (owner, mode,
+    labels of ``pool_paths``) and ``nfs_client`` (NFS support, what is at
+    ``mount_point``), each shaped as the fact of the same concern returns it.
     """
 
     def command(self, data_path="/data01", user="kvm-mgr", files=(), units=(), packages=None,
-                sysctl=()):
-        return probe_command(data_path, user, files, units, packages, sysctl)
+                sysctl=(), pool_paths=(), mount_point="/secondary"):
+        return probe_command(data_path, user, files, units, packages, sysctl, pool_paths, mount_point)
 
     def process(self, output):
         # data_path only changes the data-volume *command*; parsing ignores it.

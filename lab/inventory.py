@@ -34,6 +34,11 @@ _LAB_DATA = {
         "virt_host_validate": "warn",
     },
     "iommu_passthrough": True,
+    # No kernel NFS here: the NFS server runs NFS-Ganesha (userspace).
+    "nfs_backend": "ganesha",
+    # chronyd may not set the clock of a container (no CAP_SYS_TIME).
+    "ntp_set_clock": False,
+    "dhcp_router": "172.30.10.1",
     # The lab key logs in as the role account too (tests connect as kvm-mgr).
     "role_account_keys": [(_STATE / "id_ed25519.pub").read_text().strip()],
 }

@@ -1,0 +1,285 @@
+"""Configuration of the storage concern: libvirt pools and the NFS export.
+
+- the primary pool: a libvirt ``dir`` pool on the local data volume of every
+  KVM node (``primary_pool_path``, under ``data_volume``);
+- the secondary pool: a ``dir`` pool on the NFS mount ``secondary_mount`` of
+  every KVM node, exported by the one host of the ``nfs_server`` group from
+  ``nfs_export_path`` to ``nfs_export_network`` (the cluster network by default).
+
+``FIELDS`` join the model (cluster.settings); :func:`cluster_problems` holds
+the rules that span hosts. The rest are pure functions of the settings the
+deploy and the batched probe use: :func:`packages`, :func:`managed_paths`,
+:func:`units`, :func:`nfs_server`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+import re
+from typing import Any
+
+from . import fields as f
+from .fields import Field, Invalid, describe
+
+BACKENDS = ("kernel", "ganesha")
+
+# Where the deploy keeps the pool definitions it renders (virsh pool-define reads them).
+POOL_XML_DIR = "/etc/kvm-cluster/storage"
+APPARMOR_LOCAL = "/etc/apparmor.d/local/abstractions/libvirt-qemu"
+IDMAPD_CONF = "/etc/idmapd.conf"
+EXPORTS_FILE = "/etc/exports.d/kvm-cluster.exports"
+GANESHA_CONF = "/etc/ganesha/ganesha.conf"
+
+_POOL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+
+
+def pool_name(value: Any) -> str:
+    if not isinstance(value, str) or not _POOL_NAME.match(value):
+        raise Invalid("expected a libvirt pool name: letters, digits, '_', '.', '+', '-' "
+                      "(up to 64, not starting with a symbol), like default")
+    return value
+
+
+# exports(5) options the deploy understands, and what each excludes.
+_FLAGS = {
+    "rw": "ro", "ro": "rw",
+    "sync": "async", "async": "sync",
+    "root_squash": "no_root_squash", "no_root_squash": "root_squash",
+    "all_squash": "no_all_squash", "no_all_squash": "all_squash",
+    "subtree_check": "no_subtree_check", "no_subtree_check": "subtree_check",
+    "secure": "insecure", "insecure": "secure",
+}
+_VALUED = {
+    "sec": re.compile(r"^(sys|krb5|krb5i|krb5p)(:(sys|krb5|krb5i|krb5p))*$"),
+    "anonuid": re.compile(r"^[0-9]{1,10}$"),
+    "anongid": re.compile(r"^[0-9]{1,10}$"),
+}
+# Safe defaults, added for whatever the user did not choose.
+EXPORT_DEFAULTS = ("rw", "sync", "no_subtree_check", "root_squash", "sec=sys")
+
+
+def export_options(value: Any) -> tuple[str, ...]:
+    """exports(5) options: known ones only, no contradictions; safe defaults
+    (``rw,sync,no_subtree_check,root_squash,sec=sys``) for what is not given.
+    ``no_root_squash`` is never a default: only where the user writes it."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise Invalid("expected a list of exports(5) options, like ['rw', 'sync', 'root_squash']")
+    chosen: list[str] = []
+    for option in value:
+        key, has_value, arg = option.partition("=")
+        if has_value and key in _VALUED:
+            if not _VALUED[key].match(arg):
+                raise Invalid(f"option {option!r} has a bad value")
+            if any(c.startswith(key + "=") for c in chosen):
+                raise Invalid(f"option {key!r} is given twice")
+        elif option not in _FLAGS:
+            raise Invalid(f"unknown export option {option!r}; known: "
+                          f"{', '.join([*_FLAGS, *(k + '=...' for k in _VALUED)])}")
+        elif _FLAGS[option] in chosen:
+            raise Invalid(f"options {_FLAGS[option]!r} and {option!r} contradict each other")
+        if option not in chosen:
+            chosen.append(option)
+    for default in EXPORT_DEFAULTS:
+        key = default.partition("=")[0]
+        taken = any(c == default or c == _FLAGS.get(default) or c.startswith(key + "=") for c in chosen)
+        if not taken:
+            chosen.append(default)
+    return tuple(chosen)
+
+
+def export_network(value: Any) -> str | None:
+    """The network the export is open to; never everyone."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip() in ("*", "0.0.0.0/0"):
+        raise Invalid("the export is never open to everyone: give the cluster network, "
+                      "like 172.30.10.0/24 (or leave it unset for cluster_network)")
+    return f.ipv4_network(value)
+
+
+_MOUNT_OPTION = re.compile(r"^[A-Za-z0-9_.-]+(=[A-Za-z0-9_.:/-]+)?$")
+MOUNT_ALWAYS = ("_netdev", "nofail")
+
+
+def mount_options(value: Any) -> tuple[str, ...]:
+    """NFS mount options; ``_netdev`` and ``nofail`` are always added (a down
+    server must not hang or fail the boot)."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part]
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(v, str) and _MOUNT_OPTION.match(v) for v in value
+    ):
+        raise Invalid("expected a list of mount options, like ['hard', 'timeo=600', 'retrans=2']")
+    if any(v.startswith("x-systemd.") for v in value):
+        raise Invalid("x-systemd.* options do not apply: the mount is a systemd unit "
+                      "(its timeout is nfs_mount_timeout)")
+    return tuple(dict.fromkeys([*MOUNT_ALWAYS, *value]))
+
+
+FIELDS = (
+    Field("primary_pool_name", "default", pool_name,
+          "name of the libvirt pool on local storage (every KVM node)"),
+    Field("primary_pool_path", "/data01/primary", f.absolute_path,
+          "directory of the primary pool, under data_volume, identical on every node"),
+    Field("secondary_pool_name", "secondary", pool_name,
+          "name of the libvirt pool on the NFS mount (every KVM node)"),
+    Field("secondary_mount", "/secondary", f.absolute_path,
+          "where KVM nodes mount the NFS export; the secondary pool's directory"),
+    Field("nfs_backend", "kernel", f.choice(*BACKENDS),
+          "the NFS server: 'kernel' (nfs-kernel-server / nfs-utils) or 'ganesha' (NFS-Ganesha)"),
+    Field("nfs_export_path", "/data01/secondary", f.absolute_path,
+          "the directory the nfs_server exports, under its data_volume"),
+    Field("nfs_export_network", None, export_network,
+          "the network the export is open to (default: cluster_network; never '*')"),
+    Field("nfs_export_options", EXPORT_DEFAULTS, export_options,
+          "exports(5) options; defaults rw,sync,no_subtree_check,root_squash,sec=sys"),
+    Field("nfs_idmap_domain", None, f.optional(f.domain_name),
+          "NFSv4 ID mapping domain in /etc/idmapd.conf (default: cluster_domain)"),
+    Field("nfs_mount_options", ("hard", "timeo=600", "retrans=2"), mount_options,
+          "NFS mount options on KVM nodes (_netdev and nofail are always added)"),
+    Field("nfs_mount_timeout", 30, f.integer(1, 600),
+          "seconds a boot waits for the NFS mount before going on without it"),
+)
+
+# Keys that must hold one value on every host (paths and names identical cluster-wide).
+SHARED_KEYS = ("primary_pool_name", "primary_pool_path", "secondary_pool_name",
+               "secondary_mount", "nfs_export_path")
+
+
+def _inside(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def nfs_server(all_settings: dict) -> Any:
+    """The settings of the one host of the ``nfs_server`` group, or None."""
+    servers = [s for s in all_settings.values() if s.in_group("nfs_server")]
+    return servers[0] if len(servers) == 1 else None
+
+
+def export_network_of(server) -> str:
+    return server.nfs_export_network or server.cluster_network
+
+
+def idmap_domain(settings) -> str:
+    return settings.nfs_idmap_domain or settings.cluster_domain
+
+
+def cluster_problems(settings: dict) -> list[str]:
+    """Rules across hosts: identical paths and names, pools under the data
+    volume, no pool clash, one NFS server whose export covers every KVM node."""
+    problems: list[str] = []
+    for key in SHARED_KEYS:
+        values = {getattr(s, key) for s in settings.values()}
+        if len(values) > 1:
+            detail = ", ".join(f"{name}={getattr(s, key)}" for name, s in sorted(settings.items()))
+            problems.append(f"key {key!r} differs across hosts ({detail}): expected one value for the cluster")
+    nodes = {name: s for name, s in sorted(settings.items()) if s.in_group("kvm_nodes")}
+    for name, s in nodes.items():
+        if not _inside(s.primary_pool_path, s.data_volume) or s.primary_pool_path == s.data_volume:
+            problems.append(
+                f"host {name}: key 'primary_pool_path' = {s.primary_pool_path!r}: expected a "
+                f"directory under data_volume {s.data_volume} (never on the root filesystem)")
+        if _inside(s.secondary_mount, s.primary_pool_path) or _inside(s.primary_pool_path, s.secondary_mount):
+            problems.append(
+                f"host {name}: key 'secondary_mount' = {s.secondary_mount!r} overlaps "
+                f"primary_pool_path {s.primary_pool_path!r}: expected separate directories")
+        if s.primary_pool_name == s.secondary_pool_name:
+            problems.append(
+                f"host {name}: key 'secondary_pool_name' = {s.secondary_pool_name!r} is also "
+                "primary_pool_name: expected two different pool names")
+    servers = [name for name, s in sorted(settings.items()) if s.in_group("nfs_server")]
+    if len(servers) > 1:
+        # The seed's secondary pool is optional: no nfs_server, no secondary pool.
+        problems.append(
+            f"group 'nfs_server' has {len(servers)} hosts ({', '.join(servers)}): "
+            "expected one host exporting the secondary pool (or none, for no secondary pool)")
+    if len(servers) == 1:
+        name = servers[0]
+        server = settings[name]
+        if not _inside(server.nfs_export_path, server.data_volume) or server.nfs_export_path == server.data_volume:
+            problems.append(
+                f"host {name}: key 'nfs_export_path' = {server.nfs_export_path!r}: expected a "
+                f"directory under data_volume {server.data_volume}")
+        network = ipaddress.IPv4Network(export_network_of(server))
+        outside = [(n, s.cluster_address) for n, s in nodes.items()
+                   if ipaddress.IPv4Address(s.cluster_address) not in network]
+        if outside:
+            detail = ", ".join(f"{n} {address}" for n, address in outside)
+            problems.append(
+                f"host {name}: key 'nfs_export_network' = {describe(str(network))}: does not "
+                f"contain the NFS clients ({detail}): expected a network holding every KVM node")
+    return problems
+
+
+# -- what the deploy asks the probe for ----------------------------------------
+
+def pool_xml_path(pool: str) -> str:
+    return posixpath.join(POOL_XML_DIR, f"pool-{pool}.xml")
+
+
+def mount_unit_name(path: str) -> str:
+    """systemd's unit name for a mount point (``systemd-escape --path --suffix=mount``)."""
+    trimmed = path.strip("/")
+    if not trimmed:
+        return "-.mount"
+    out = []
+    for index, char in enumerate(trimmed):
+        if char == "/":
+            out.append("-")
+        elif char.isascii() and (char.isalnum() or char in ":_" or (char == "." and index > 0)):
+            out.append(char)
+        else:
+            out.extend(f"\\x{byte:02x}" for byte in char.encode())
+    return "".join(out) + ".mount"
+
+
+def mount_unit_path(path: str) -> str:
+    return f"/etc/systemd/system/{mount_unit_name(path)}"
+
+
+def server_unit(backend: str) -> str:
+    """nfs-server.service on Debian (nfs-kernel-server is an alias of it) and RHEL."""
+    return "nfs-ganesha.service" if backend == "ganesha" else "nfs-server.service"
+
+
+def managed_paths(settings) -> list[str]:
+    """Files whose digests the probe reads for this host (facts.files)."""
+    paths: list[str] = []
+    if settings.in_group("kvm_nodes"):
+        paths += [pool_xml_path(settings.primary_pool_name), pool_xml_path(settings.secondary_pool_name),
+                  mount_unit_path(settings.secondary_mount), APPARMOR_LOCAL]
+    if settings.in_group("kvm_nodes") or settings.in_group("nfs_server"):
+        paths.append(IDMAPD_CONF)
+    if settings.in_group("nfs_server"):
+        paths.append(GANESHA_CONF if settings.nfs_backend == "ganesha" else EXPORTS_FILE)
+    return paths
+
+
+def units(settings) -> list[str]:
+    """systemd units whose state the probe reads (facts.services)."""
+    result = []
+    if settings.in_group("kvm_nodes"):
+        result.append(mount_unit_name(settings.secondary_mount))
+    if settings.in_group("nfs_server"):
+        result.append(server_unit(settings.nfs_backend))
+    return result
+
+
+def packages(settings, os_release: dict) -> list[str]:
+    """Packages this concern needs on the host, per distribution family."""
+    rhel = os_release.get("family") == "rhel"
+    result: list[str] = []
+    if settings.in_group("kvm_nodes"):
+        result += ["nfs-utils"] if rhel else ["nfs-common"]
+        if rhel:
+            major = os_release.get("major") or 0
+            result.append("policycoreutils-python-utils" if major >= 8 else "policycoreutils-python")
+    if settings.in_group("nfs_server"):
+        if settings.nfs_backend == "ganesha":
+            result += ["nfs-ganesha", "nfs-ganesha-vfs"]
+        else:
+            result += ["nfs-utils"] if rhel else ["nfs-kernel-server"]
+    return list(dict.fromkeys(result))

@@ -1,0 +1,139 @@
+"""The storage steps: the primary pool on every KVM node's data volume, the NFS
+export on the nfs_server, and the secondary pool on the NFS mount.
+
+Every decision comes from the batched probe (``facts.pools``, ``facts.nfs``,
+managed-file digests, service states): a converged host costs no command.
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+
+from facts.pools import POOLS, pool_paths_section
+from facts.nfs import nfs_client_section
+from operations import nfs, services, storage
+from operations._files import digest_matches
+from operations._log import warn_once
+
+from . import config_storage as cfg
+from .settings import HostSettings
+
+PRIMARY_OWNER = ("root", "kvm", "775")
+EXPORT_OWNER = ("root", "root", "755")
+
+
+def probe_paths(settings: HostSettings) -> list[str]:
+    """Directories whose owner, mode and labels the probe reads (``pool_paths``)."""
+    paths = []
+    if settings.in_group("kvm_nodes"):
+        paths += [settings.primary_pool_path, settings.secondary_mount]
+    if settings.in_group("nfs_server"):
+        paths.append(settings.nfs_export_path)
+    return paths
+
+
+def probe_sections(settings: HostSettings) -> list:
+    """The sections this concern adds to facts.host.HostProbe (names: ``pools``,
+    ``pool_paths``, ``nfs_client``)."""
+    return [POOLS, pool_paths_section(probe_paths(settings)), nfs_client_section(settings.secondary_mount)]
+
+
+def _file(probe: dict, path: str) -> dict | None:
+    return probe.get("files", {}).get(path)
+
+
+def _unit(probe: dict, unit: str) -> dict | None:
+    return probe.get("services", {}).get(unit)
+
+
+@deploy("Primary storage pool")
+def configure_primary_pool(settings: HostSettings, probe: dict, all_settings: dict):
+    if not settings.in_group("kvm_nodes"):
+        return
+    path = settings.primary_pool_path
+    if not probe["data_volume"]["mounted"]:
+        # Preflight set to "warn" let the host through: the pool is still never
+        # created on the root filesystem.
+        warn_once(f"{settings.data_volume} is not a mounted data volume on {settings.name}: "
+                  f"libvirt pool {settings.primary_pool_name} is not created at {path} "
+                  "(it would land on the root filesystem)")
+        return
+    family = probe["os"]["family"]
+    user, group, mode = PRIMARY_OWNER
+    storage.directory(name=f"Pool directory {path} ({user}:{group} {mode})", path=path,
+                      user=user, group=group, mode=mode,
+                      current=probe["pool_paths"]["dirs"].get(path))
+    if family == "debian":
+        storage.apparmor_paths(name="AppArmor: QEMU guests may use the pool directories",
+                               paths=[path, settings.secondary_mount], path=cfg.APPARMOR_LOCAL,
+                               current=_file(probe, cfg.APPARMOR_LOCAL))
+    elif family == "rhel":
+        storage.selinux_labels(name="SELinux: the pool directories are virt_image_t",
+                               state=probe["pool_paths"], label_paths=[path, settings.secondary_mount],
+                               relabel_paths=[path], nfs=True)
+    xml_path = cfg.pool_xml_path(settings.primary_pool_name)
+    storage.pool(name=f"libvirt pool {settings.primary_pool_name} at {path}",
+                 pool_name=settings.primary_pool_name, path=path, xml_path=xml_path,
+                 current=probe["pools"], xml_current=_file(probe, xml_path))
+
+
+@deploy("NFS server")
+def configure_nfs_server(settings: HostSettings, probe: dict, all_settings: dict):
+    if not settings.in_group("nfs_server"):
+        return
+    path = settings.nfs_export_path
+    network = cfg.export_network_of(settings)
+    domain = cfg.idmap_domain(settings)
+    family = probe["os"]["family"]
+    user, group, mode = EXPORT_OWNER
+    storage.directory(name=f"Export directory {path}", path=path, user=user, group=group,
+                      mode=mode, current=probe["pool_paths"]["dirs"].get(path))
+    idmapd_changed = not digest_matches(_file(probe, cfg.IDMAPD_CONF), nfs.idmapd_conf(domain, family),
+                                        "644", "root", "root")
+    nfs.idmapd(name=f"NFSv4 ID mapping domain {domain}", domain=domain, os_family=family,
+               path=cfg.IDMAPD_CONF, current=_file(probe, cfg.IDMAPD_CONF))
+    backend = settings.nfs_backend
+    config_path = cfg.GANESHA_CONF if backend == "ganesha" else cfg.EXPORTS_FILE
+    options = list(settings.nfs_export_options)
+    nfs.export(name=f"Export {path} to {network} ({backend})", backend=backend, path=path,
+               network=network, options=options, domain=domain, config_path=config_path,
+               current=_file(probe, config_path))
+    config_changed = backend == "ganesha" and not digest_matches(
+        _file(probe, config_path), nfs.ganesha_config(path, network, options, domain), "644", "root", "root")
+    unit = cfg.server_unit(backend)
+    services.service(name=f"NFS server {unit}: enabled, running", unit=unit,
+                     current=_unit(probe, unit), running=True, enabled=True,
+                     restart=idmapd_changed or config_changed)
+
+
+@deploy("Secondary storage pool")
+def configure_secondary_pool(settings: HostSettings, probe: dict, all_settings: dict):
+    if not settings.in_group("kvm_nodes"):
+        return
+    server = cfg.nfs_server(all_settings)
+    if server is None:
+        return  # no nfs_server in the inventory: the cluster has no secondary pool
+    where = settings.secondary_mount
+    family = probe["os"]["family"]
+    domain = cfg.idmap_domain(settings)
+    nfs.idmapd(name=f"NFSv4 ID mapping domain {domain}", domain=domain, os_family=family,
+               path=cfg.IDMAPD_CONF, current=_file(probe, cfg.IDMAPD_CONF))
+    what = nfs.mount_source(server.cluster_address, server.nfs_export_path)
+    unit = cfg.mount_unit_name(where)
+    unit_path = cfg.mount_unit_path(where)
+    client = probe["nfs_client"]
+    nfs.mount_unit_file(name=f"NFS mount {what} at {where}", path=unit_path, what=what, where=where,
+                        options=list(settings.nfs_mount_options), timeout=settings.nfs_mount_timeout,
+                        client=client, pool_name=settings.secondary_pool_name,
+                        current=_file(probe, unit_path))
+    # Enabled either way (mounted at boot once the kernel can); started only
+    # where the kernel has an NFS client. Never remounted here: VMs may use it.
+    services.service(name=f"Mount {where}", unit=unit, current=_unit(probe, unit),
+                     running=client["supported"], enabled=True)
+    if not client["supported"]:
+        return  # reported by nfs.mount_unit_file: the pool stays undefined
+    xml_path = cfg.pool_xml_path(settings.secondary_pool_name)
+    storage.pool(name=f"libvirt pool {settings.secondary_pool_name} at {where} (NFS)",
+                 pool_name=settings.secondary_pool_name, path=where, xml_path=xml_path,
+                 current=probe["pools"], xml_current=_file(probe, xml_path),
+                 build=False, require_nfs_mount=True)

@@ -1,0 +1,65 @@
+"""NFS facts: can this kernel mount NFS, and what is mounted at the secondary mount point."""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra.api import FactBase
+
+from ._section import Section, key_values, quote
+
+
+def nfs_client_command(mount_point: str) -> str:
+    path = quote(mount_point)
+    return (
+        "if grep -qw nfs /proc/filesystems 2>/dev/null; then echo 'kernel: builtin'; "
+        "elif modprobe -n -q nfs 2>/dev/null; then echo 'kernel: module'; "
+        "else echo 'kernel: none'; fi; "
+        "if command -v mount.nfs >/dev/null 2>&1; then echo 'helper: yes'; else echo 'helper: no'; fi; "
+        f"if [ -d {path} ]; then echo 'exists: yes'; else echo 'exists: no'; fi; "
+        f"findmnt -n -P -o SOURCE,FSTYPE --mountpoint {path} 2>/dev/null | head -n1 | sed 's/^/mount: /'"
+    )
+
+
+def parse_nfs_client(lines: list[str]) -> dict:
+    """``kernel``: ``builtin`` (nfs in /proc/filesystems), ``module`` (loadable)
+    or ``none``; ``helper``: mount.nfs installed; what is mounted at the mount point."""
+    values = key_values(lines)
+    mount = dict(pair.split("=", 1) for pair in shlex.split(values.get("mount", "")) if "=" in pair)
+    kernel = values.get("kernel", "none")
+    return {
+        "kernel": kernel,
+        "supported": kernel in ("builtin", "module"),
+        "helper": values.get("helper") == "yes",
+        "exists": values.get("exists") == "yes",
+        "mounted": bool(mount),
+        "source": mount.get("SOURCE"),
+        "fstype": mount.get("FSTYPE"),
+    }
+
+
+def nfs_client_section(mount_point: str) -> Section:
+    return Section("nfs_client", nfs_client_command(mount_point), parse_nfs_client)
+
+
+class NfsClient(FactBase):
+    """
+    NFS client support of the running kernel and the mount at ``mount_point``.
+
+    .. code:: python
+
+        {"kernel": "module", "supported": True, "helper": True, "exists": True,
+         "mounted": True, "source": "172.30.10.11:/data01/secondary", "fstype": "nfs4"}
+    """
+
+    def command(self, mount_point="/secondary"):
+        return nfs_client_command(mount_point)
+
+    def process(self, output):
+        return parse_nfs_client(output)
+
+
+def describe_unsupported(state: dict) -> str:
+    """Why the kernel cannot mount NFS, in words for a warning."""
+    return ("this kernel has no NFS client ('nfs' is not in /proc/filesystems and no nfs "
+            "module can be loaded)")

@@ -1,0 +1,140 @@
+"""Storage pool facts: libvirt's pools (through ``virsh``) and the pool directories.
+
+Both are sections of the batched probe (facts.host.HostProbe): ``pools``
+(what libvirt has) and ``pool_paths`` (owner, mode and SELinux labels of the
+pool directories, and whether AppArmor or SELinux is there at all).
+"""
+
+from __future__ import annotations
+
+import html
+
+from pyinfra.api import FactBase
+
+from ._section import Section, multi_values, quote
+
+VIRSH = "virsh -c qemu:///system"
+
+POOLS_COMMAND = (
+    "if ! command -v virsh >/dev/null 2>&1; then echo 'virsh: absent'; "
+    f"elif ! list=$({VIRSH} -q pool-list --all 2>/dev/null); then echo 'virsh: down'; "
+    "else echo 'virsh: up'; "
+    "printf '%s\\n' \"$list\" | while read -r n s a; do [ -n \"$n\" ] || continue; "
+    "echo \"pool: $n $s $a\"; "
+    f"{VIRSH} pool-dumpxml \"$n\" 2>/dev/null | awk -v n=\"$n\" "
+    "'/<pool type=/ {t=$0; sub(/.*<pool type=./, \"\", t); sub(/[^a-z].*/, \"\", t); print \"type: \" n \" \" t} "
+    "/<path>/ {p=$0; sub(/^[ \\t]*<path>/, \"\", p); sub(/<\\/path>.*/, \"\", p); print \"path: \" n \" \" p; exit}'; "
+    "done; fi"
+)
+
+
+def parse_pools(lines: list[str]) -> dict:
+    """``virsh pool-list --all`` plus each pool's type and target path.
+
+    ``virsh`` is ``up`` (libvirtd answered), ``down`` (installed, no daemon)
+    or ``absent``; ``pools`` is only meaningful when ``up``.
+    """
+    state = "absent"
+    pools: dict[str, dict] = {}
+    for line in lines:
+        key, found, rest = line.partition(": ")
+        if not found:
+            continue
+        if key == "virsh":
+            state = rest.strip()
+        elif key == "pool":
+            fields = rest.split()
+            if len(fields) >= 3:
+                pools[fields[0]] = {"active": fields[1] == "active", "autostart": fields[2] == "yes",
+                                    "type": None, "path": None}
+        elif key in ("type", "path"):
+            name, _, value = rest.partition(" ")
+            if name in pools:
+                pools[name][key] = html.unescape(value) if key == "path" else value
+    return {"virsh": state, "pools": pools}
+
+
+POOLS = Section("pools", POOLS_COMMAND, parse_pools)
+
+
+class StoragePools(FactBase):
+    """
+    libvirt's storage pools on the host (``qemu:///system``), through ``virsh``.
+
+    .. code:: python
+
+        {"virsh": "up", "pools": {"default": {"active": True, "autostart": True,
+                                              "type": "dir", "path": "/data01/primary"}}}
+    """
+
+    command = POOLS_COMMAND
+
+    def process(self, output):
+        return parse_pools(output)
+
+
+def pool_paths_command(paths: list[str] | tuple[str, ...]) -> str:
+    quoted = " ".join(quote(path) for path in paths) or "''"
+    return (
+        "if command -v selinuxenabled >/dev/null 2>&1 && selinuxenabled; then echo 'selinux: on'; "
+        "echo \"virt_use_nfs: $(getsebool virt_use_nfs 2>/dev/null | awk '{print $NF}')\"; "
+        "else echo 'selinux: off'; fi; "
+        "if [ -d /etc/apparmor.d ]; then echo 'apparmor: yes'; else echo 'apparmor: no'; fi; "
+        f"for p in {quoted}; do [ -n \"$p\" ] || continue; "
+        "if [ -d \"$p\" ]; then printf 'dir: %s\\t%s\\n' \"$p\" \"$(stat -c '%a %U %G' \"$p\")\"; "
+        "else printf 'dir: %s\\t-\\n' \"$p\"; fi; "
+        "if command -v matchpathcon >/dev/null 2>&1 && selinuxenabled 2>/dev/null; then "
+        "printf 'context: %s\\t%s %s\\n' \"$p\" \"$(matchpathcon -n \"$p\" 2>/dev/null | cut -d: -f3)\" "
+        "\"$(stat -c %C \"$p\" 2>/dev/null | cut -d: -f3)\"; fi; done"
+    )
+
+
+def parse_pool_paths(lines: list[str]) -> dict:
+    """``{"selinux": bool, "virt_use_nfs": "on"|"off"|None, "apparmor": bool,
+    "dirs": {path: {"mode", "user", "group"} | None},
+    "contexts": {path: {"policy": type, "actual": type}}}`` (SELinux types)."""
+    values = {}
+    for line in lines:
+        key, found, value = line.partition(":")
+        if found and key in ("selinux", "virt_use_nfs", "apparmor"):
+            values[key] = value.strip()
+    dirs: dict[str, dict | None] = {}
+    for entry in multi_values(lines, "dir"):
+        path, _, rest = entry.partition("\t")
+        fields = rest.split()
+        dirs[path] = dict(zip(("mode", "user", "group"), fields)) if len(fields) == 3 else None
+    contexts = {}
+    for entry in multi_values(lines, "context"):
+        path, _, rest = entry.partition("\t")
+        fields = rest.split(" ")
+        contexts[path] = {"policy": fields[0] or None, "actual": (fields[1] if len(fields) > 1 else "") or None}
+    return {
+        "selinux": values.get("selinux") == "on",
+        "virt_use_nfs": values.get("virt_use_nfs") or None,
+        "apparmor": values.get("apparmor") == "yes",
+        "dirs": dirs,
+        "contexts": contexts,
+    }
+
+
+def pool_paths_section(paths: list[str] | tuple[str, ...]) -> Section:
+    return Section("pool_paths", pool_paths_command(paths), parse_pool_paths)
+
+
+class PoolPaths(FactBase):
+    """
+    The pool directories (owner, mode, SELinux type the policy wants and the
+    one they have) and which MAC system the host runs.
+
+    .. code:: python
+
+        {"selinux": False, "virt_use_nfs": None, "apparmor": True,
+         "dirs": {"/data01/primary": {"mode": "775", "user": "root", "group": "kvm"}},
+         "contexts": {}}
+    """
+
+    def command(self, paths):
+        return pool_paths_command(paths)
+
+    def process(self, output):
+        return parse_pool_paths(output)

@@ -1,0 +1,179 @@
+"""The NFS export of the secondary pool, and its mount on the KVM nodes.
+
+Server backends: the kernel server (``/etc/exports.d`` + ``exportfs -ra``) or
+NFS-Ganesha (``/etc/ganesha/ganesha.conf``, VFS backend). Clients: a systemd
+mount unit (``_netdev``, ``nofail``, a timeout), started only where the
+kernel can mount NFS at all. Rendering is pure; the operations write files
+through ``put_file`` (a no-op when the probe's digest matches).
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import operation
+
+from facts.nfs import describe_unsupported
+
+from ._files import digest_matches, put_file
+from ._log import warn_once
+from ._render import render
+
+
+def export_line(path: str, network: str, options: list[str]) -> str:
+    """One exports(5) line: ``/data01/secondary 172.30.10.0/24(rw,sync,...)``."""
+    return f"{path} {network}({','.join(options)})"
+
+
+def exports_file(path: str, network: str, options: list[str]) -> str:
+    if not network or network.strip() == "*" or network.strip() == "0.0.0.0/0":
+        raise ValueError("the export is never open to everyone")
+    return render("nfs/exports.j2", path=path, network=network, options=list(options))
+
+
+def ganesha_options(options: list[str]) -> dict:
+    """exports(5) options in Ganesha's words (CLIENT block settings).
+
+    ``sync``/``async`` and ``(no_)subtree_check`` have no Ganesha equivalent
+    (Ganesha exports whole directories by handle) and are dropped.
+    """
+    result = {"access": "RW", "squash": "root_squash", "sectype": "sys",
+              "privileged_port": None, "anonymous_uid": None, "anonymous_gid": None}
+    for option in options:
+        key, _, value = option.partition("=")
+        if option in ("rw", "ro"):
+            result["access"] = option.upper()
+        elif option in ("root_squash", "no_root_squash", "all_squash"):
+            result["squash"] = option
+        elif option == "secure":
+            result["privileged_port"] = "true"
+        elif option == "insecure":
+            result["privileged_port"] = "false"
+        elif key == "sec":
+            result["sectype"] = ", ".join(value.split(":"))
+        elif key == "anonuid":
+            result["anonymous_uid"] = value
+        elif key == "anongid":
+            result["anonymous_gid"] = value
+    return result
+
+
+def ganesha_config(path: str, network: str, options: list[str], domain: str, export_id: int = 1) -> str:
+    if not network or network.strip() in ("*", "0.0.0.0/0"):
+        raise ValueError("the export is never open to everyone")
+    return render("nfs/ganesha.conf.j2", path=path, network=network, domain=domain,
+                  export_id=export_id, **ganesha_options(options))
+
+
+NOBODY = {"debian": ("nobody", "nogroup"), "rhel": ("nobody", "nobody")}
+
+
+def idmapd_conf(domain: str, os_family: str) -> str:
+    user, group = NOBODY.get(os_family, NOBODY["debian"])
+    return render("nfs/idmapd.conf.j2", domain=domain, nobody_user=user, nobody_group=group)
+
+
+def mount_source(server_address: str, export_path: str) -> str:
+    return f"{server_address}:{export_path}"
+
+
+def mount_unit(what: str, where: str, options: list[str], timeout: int) -> str:
+    """A systemd mount unit: wanted by remote-fs.target, so a down server
+    delays the boot by at most ``timeout`` seconds and never fails it."""
+    return render("nfs/mount.j2", what=what, where=where, options=list(options), timeout=timeout)
+
+
+@operation()
+def idmapd(domain: str, os_family: str, path: str = "/etc/idmapd.conf", current: dict | None = None):
+    """
+    The NFSv4 ID mapping domain, identical on the server and its clients.
+
+    + domain: e.g. ``cluster.lan``
+    + os_family: ``debian`` (nobody/nogroup) or ``rhel`` (nobody/nobody)
+    + current: the digest of ``path`` (``facts.files``)
+
+    **Example:**
+
+    .. code:: python
+
+        nfs.idmapd(domain="cluster.lan", os_family="debian")
+    """
+    yield from put_file(path, idmapd_conf(domain, os_family), mode="644", current=current)
+
+
+@operation()
+def export(backend: str, path: str, network: str, options: list[str], domain: str, config_path: str,
+           current: dict | None = None):
+    """
+    Export ``path`` to ``network`` (never everyone) with the kernel server or NFS-Ganesha.
+
+    + backend: ``kernel`` (writes ``config_path`` in /etc/exports.d, then
+      ``exportfs -ra``) or ``ganesha`` (writes ``config_path``, the whole
+      ganesha.conf; the service restart is the caller's, on change)
+    + path: the exported directory
+    + network: the clients' network, e.g. ``172.30.10.0/24``
+    + options: exports(5) options (see cluster.config_storage.export_options)
+    + domain: the NFSv4 ID mapping domain (named in ganesha.conf)
+    + config_path: ``/etc/exports.d/kvm-cluster.exports`` or ``/etc/ganesha/ganesha.conf``
+    + current: the digest of ``config_path`` (``facts.files``)
+
+    **Example:**
+
+    .. code:: python
+
+        nfs.export(backend="kernel", path="/data01/secondary", network="172.30.10.0/24",
+                   options=["rw", "sync", "no_subtree_check", "root_squash"], domain="cluster.lan",
+                   config_path="/etc/exports.d/kvm-cluster.exports")
+    """
+    if backend == "ganesha":
+        yield from put_file(config_path, ganesha_config(path, network, options, domain),
+                            mode="644", current=current)
+        return
+    content = exports_file(path, network, options)
+    if digest_matches(current, content, "644", "root", "root"):
+        host.noop(f"{path} is exported to {network}")
+        return
+    yield from put_file(config_path, content, mode="644", current=current)
+    yield "exportfs -ra"
+
+
+@operation()
+def mount_unit_file(path: str, what: str, where: str, options: list[str], timeout: int,
+                    client: dict, pool_name: str, current: dict | None = None):
+    """
+    The systemd mount unit of the NFS export on a KVM node, and a plain report
+    when this host cannot mount NFS.
+
+    + path: the unit file, e.g. ``/etc/systemd/system/secondary.mount``
+    + what, where: ``server:/export`` and the mount point
+    + options: mount options (``_netdev``, ``nofail`` included)
+    + timeout: seconds a boot waits for the mount
+    + client: the probe's ``nfs_client`` section (``facts.nfs.NfsClient``)
+    + pool_name: the pool that lives on the mount (named in the report)
+    + current: the digest of ``path``
+
+    The unit is written (and systemd reloaded) either way; whether it is
+    started is the caller's choice (see ``client["supported"]``). Where the
+    kernel has no NFS client, a warning names the host and why, and says the
+    pool is left undefined.
+
+    **Example:**
+
+    .. code:: python
+
+        nfs.mount_unit_file(path="/etc/systemd/system/secondary.mount",
+                            what="172.30.10.11:/data01/secondary", where="/secondary",
+                            options=["_netdev", "nofail", "hard"], timeout=30,
+                            client=probe["nfs_client"], pool_name="secondary")
+    """
+    if not client["supported"]:
+        warn_once(
+            f"NFS mount of {what} at {where} cannot be made on {host.name}: "
+            f"{describe_unsupported(client)}; libvirt pool {pool_name} is not defined"
+        )
+    content = mount_unit(what, where, options, timeout)
+    changed = False
+    for command in put_file(path, content, mode="644", current=current, backup=False):
+        changed = True
+        yield command
+    if changed:
+        yield "systemctl daemon-reload"

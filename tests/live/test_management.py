@@ -1,0 +1,137 @@
+"""Issue 5, the management plane, live (DRAFT: written without running it
+against the lab). Both masters answer DNS for every host and VM; one master
+down, the other still answers; a container with a VM's MAC is offered exactly
+its static address; chrony on the nodes follows the masters; clush groups come
+from the inventory; a second deploy changes nothing.
+
+Needs lab/inventory.py to set ``ntp_set_clock = False`` (containers lack
+CAP_SYS_TIME); the VM manifest is passed here with ``--data vms=<file>``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import docker
+import pytest
+
+import lab
+from lab.topology import NETWORK
+
+from .conftest import deploy, pyinfra
+
+MASTERS = {"mgmt01": "172.30.10.11", "mgmt02": "172.30.10.12"}
+NODES = ("kvm01", "kvm02", "kvm03")
+VMS = [
+    {"name": "vm01", "mac": "52:54:00:1e:0b:65", "ip": "172.30.10.101"},
+    {"name": "vm02", "mac": "52:54:00:1e:0b:66", "ip": "172.30.10.102"},
+]
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    path = tmp_path_factory.mktemp("vms") / "vms.json"
+    path.write_text(json.dumps({"vms": VMS}))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def deployed(lab_up, manifest):
+    run = deploy("--data", f"vms={manifest}")
+    assert run.returncode == 0, run.output
+    return run
+
+
+def dig(host: str, server: str, name: str) -> str:
+    rc, output = lab.exec(host, ["dig", "+short", "+time=2", "+tries=1", f"@{server}", name])
+    return output.strip() if rc == 0 else f"rc={rc} {output}"
+
+
+def expected_names() -> dict[str, str]:
+    names = {h.name: h.ip for h in lab.hosts()}
+    names.update({vm["name"]: vm["ip"] for vm in VMS})
+    return names
+
+
+def test_every_name_resolves_through_both_masters(deployed):
+    for node in NODES:
+        for name, address in expected_names().items():
+            for master, server in MASTERS.items():
+                assert dig(node, server, f"{name}.cluster.lan") == address, (node, master, name)
+                assert dig(node, server, name) == address, (node, master, name)
+
+
+def test_names_resolve_with_mgmt01_down(deployed):
+    rc, output = lab.exec("mgmt01", "systemctl stop dnsmasq")
+    assert rc == 0, output
+    try:
+        for name, address in expected_names().items():
+            assert dig("kvm01", MASTERS["mgmt02"], name) == address, name
+        assert "172.30.10.101" not in dig("kvm01", MASTERS["mgmt01"], "vm01")
+    finally:
+        rc, output = lab.exec("mgmt01", "systemctl start dnsmasq")
+        assert rc == 0, output
+
+
+def test_dns_listens_on_the_cluster_address_only(deployed):
+    for master, address in MASTERS.items():
+        rc, output = lab.exec(master, "ss -Hlnu 'sport = :53'; ss -Hlnt 'sport = :53'")
+        assert rc == 0, output
+        local = {line.split()[3] for line in output.splitlines() if line.strip()}
+        assert local == {f"{address}:53"}, (master, output)
+    # No upstream in the lab: a name outside the cluster is not forwarded.
+    rc, output = lab.exec("kvm01", ["dig", "+time=2", "+tries=1", f"@{MASTERS['mgmt01']}", "debian.org"])
+    assert "status: REFUSED" in output, output
+
+
+def dhcp_offer(mac: str) -> tuple[int, str]:
+    """A throwaway container on the lab network with ``mac`` asks for a lease."""
+    client = docker.from_env(version="auto")
+    image = client.containers.get("kvmlab-mgmt01").image  # the lab's host image
+    container = client.containers.create(
+        image, ["busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-s", "/bin/true", "-t", "3", "-T", "2"],
+        name=f"kvmlab-dhcp-{mac.replace(':', '')}", mac_address=mac, network=NETWORK,
+        cap_add=["NET_ADMIN", "NET_RAW"], labels={"kvmlab.test": "1"},
+    )
+    try:
+        container.start()
+        status = container.wait(timeout=60)["StatusCode"]
+        return status, container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)
+
+
+def test_a_vm_mac_is_offered_exactly_its_static_address(deployed):
+    status, output = dhcp_offer(VMS[0]["mac"])
+    assert status == 0, output
+    assert f"lease of {VMS[0]['ip']} obtained" in output, output
+
+
+def test_an_unknown_mac_gets_no_lease(deployed):
+    status, output = dhcp_offer("52:54:00:1e:0b:ff")
+    assert status != 0 and "no lease" in output, output
+
+
+def test_nodes_follow_the_masters(deployed):
+    for node in NODES:
+        rc, output = lab.exec(node, ["chronyc", "-n", "sources"])
+        assert rc == 0, output
+        for address in MASTERS.values():
+            assert address in output, (node, output)
+        rc, output = lab.exec(node, "ps -o args= -C chronyd")
+        assert "-x" in output.split(), output  # ntp_set_clock = False in the lab
+
+
+def test_clush_groups_from_the_inventory(deployed):
+    for master in MASTERS:
+        rc, output = lab.exec(master, "nodeset -f @kvm_nodes; nodeset -f @masters; nodeset -f -a")
+        assert rc == 0, output
+        assert output.split() == ["kvm[01-03]", "mgmt[01-02]", "kvm[01-03],mgmt[01-02]"], output
+
+
+def test_second_deploy_changes_nothing(deployed, manifest):
+    plan = pyinfra("lab/inventory.py", "deploy.py", "--dry", "--json", "--data", f"vms={manifest}")
+    assert plan.returncode == 0, plan.output
+    changed = {op["name"]: op["hosts_with_change"] for op in plan.json()["plan"] if op["hosts_with_change"]}
+    assert not {name: hosts for name, hosts in changed.items()
+                if any(word in name for word in ("dnsmasq", "chrony", "ClusterShell", "Management"))}, changed
