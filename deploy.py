@@ -14,6 +14,7 @@ from cluster import deploys
 from cluster.connection import lost_connection_fails_the_host
 from cluster.deploy_kvm import configure_kvm
 from cluster.deploy_management import configure_management
+from cluster.deploy_network import configure_network
 from cluster.deploy_storage import configure_nfs_server, configure_primary_pool, configure_secondary_pool
 from cluster.settings import cluster_settings
 
@@ -26,6 +27,8 @@ deploys.run_preflight(settings, probe)
 deploys.install_packages(settings, probe)
 deploys.configure_role_account(settings, probe)
 configure_management(settings, probe, all_settings)
+# After dnsmasq serves: every host's resolvers become the masters.
+configure_network(settings, probe, all_settings)
 
 if settings.in_group("kvm_nodes"):
     deploys.configure_iommu(settings, probe)

@@ -13,13 +13,13 @@ from pyinfra.api import deploy
 from facts.host import HostProbe
 from operations import accounts, iommu, packages, preflight
 
-from . import config_storage, deploy_kvm, deploy_management, deploy_storage
+from . import config_storage, deploy_kvm, deploy_management, deploy_network, deploy_storage
 from .settings import HostSettings
 
 
 # The steps' modules, each with managed_paths(settings), units(settings) and
 # packages(settings, os_release): what the probe reads for a host.
-STEP_MODULES = (deploy_kvm, config_storage, deploy_management)
+STEP_MODULES = (deploy_network, deploy_kvm, config_storage, deploy_management)
 
 # The probe runs before the distribution is known: it asks about the names of
 # every family (and the paths and units of every layout).

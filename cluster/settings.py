@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from pyinfra.api.exceptions import PyinfraError
 
-from . import config_kvm, config_management, config_storage
+from . import config_kvm, config_management, config_network, config_storage
 from . import fields as f
 from .fields import Field, Invalid, describe
 
@@ -96,7 +96,7 @@ BASE_FIELDS = (
 )
 
 # One module per concern adds its fields and cross-host rules.
-CONCERNS: tuple = (config_kvm, config_storage, config_management)
+CONCERNS: tuple = (config_network, config_kvm, config_storage, config_management)
 
 FIELDS = BASE_FIELDS + tuple(spec for concern in CONCERNS for spec in concern.FIELDS)
 FIELDS_BY_KEY = {spec.key: spec for spec in FIELDS}

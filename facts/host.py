@@ -18,6 +18,7 @@ from .packages import packages_section
 from .pools import POOLS, pool_paths_section
 from .services import services_section
 from .sysctl import sysctl_section
+from .interfaces import INTERFACES
 from .iommu import IOMMU
 from .nfs import nfs_client_section
 from .libvirt import VIRT_HOST_VALIDATE
@@ -35,6 +36,7 @@ def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages
         CPU,
         IOMMU,
         NETWORK_MANAGER,
+        INTERFACES,
         data_volume_section(data_path),
         VIRT_HOST_VALIDATE,
         account_section(user),
@@ -79,7 +81,7 @@ def parse_probe(lines: list[str], data_path: str = "/data01") -> dict:
 class HostProbe(FactBase):
     """
     Everything the deploy reads from a host, in one command: ``os``, ``cpu``,
-    ``iommu``, ``network_manager``, ``data_volume`` (for ``data_path``),
+    ``iommu``, ``network_manager``, ``interfaces`` (links, addresses, routes, network config files), ``data_volume`` (for ``data_path``),
     ``virt_host_validate``, ``account`` (the role account ``user``) and
     ``files`` (digests of the managed ``files``), ``services`` (state of
     ``units``), ``packages`` (of ``packages``, per family) and ``sysctl`` (the

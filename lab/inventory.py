@@ -7,6 +7,7 @@ host key checking against the lab's known_hosts.
 Every module-level list is a pyinfra group: private helpers start with "_".
 """
 import json
+import os
 from pathlib import Path
 
 from pyinfra.api.exceptions import InventoryError
@@ -44,9 +45,15 @@ _LAB_DATA = {
 }
 
 
+# Per-host overrides for one run, as JSON {host: {key: value}} (tests use it to
+# give one node a wrong address; --data would give it to every host).
+_HOST_DATA = json.loads(os.environ.get("KVMLAB_HOST_DATA") or "{}")
+
+
 def _entry(host):
     return (host["name"], {
         **_LAB_DATA,
+        **_HOST_DATA.get(host["name"], {}),
         "cluster_address": host["ip"],
         "ssh_hostname": "127.0.0.1",
         "ssh_port": host["ssh_port"],

@@ -139,5 +139,5 @@ def test_a_good_manifest_passes():
 
 def test_no_masters_no_rules():
     # Other tests (and --limit-free inventories without masters) stay valid.
-    model.validate([("kvm01", ("kvm_nodes",), {"role_account_keys": [KEY], "cluster_address": "172.30.10.41",
+    model.validate([("kvm01", ("kvm_nodes",), {"role_account_keys": [KEY], "cluster_address": "172.30.10.41", "network_dns": ["10.0.0.53"],
                                                "vms": [{**VM1, "ip": "10.0.0.1"}]})])

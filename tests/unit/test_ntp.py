@@ -84,7 +84,8 @@ def test_master_without_upstream_serves_its_own_clock():
 
 def test_no_masters_no_ntp():
     settings = model.validate([("kvm01", ("kvm_nodes",), {"role_account_keys": [KEY],
-                                                          "cluster_address": "172.30.10.41"})])
+                                                          "cluster_address": "172.30.10.41",
+                                                          "network_dns": ["10.0.0.53"]})])
     assert step.chrony_conf(settings["kvm01"], settings, "debian") is None
 
 

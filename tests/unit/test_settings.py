@@ -13,7 +13,8 @@ def hosts(**per_host):
     """[(name, groups, data)], each host given a valid role account key and its
     own cluster address unless it sets them."""
     return [
-        (name, groups, {"role_account_keys": [KEY], "cluster_address": f"172.30.10.{41 + index}", **data})
+        (name, groups, {"role_account_keys": [KEY], "cluster_address": f"172.30.10.{41 + index}",
+                        "network_dns": ["172.30.10.11"], **data})
         for index, (name, (groups, data)) in enumerate(per_host.items())
     ]
 
@@ -115,7 +116,8 @@ def test_every_preflight_check_has_a_default_policy():
 
 
 def test_cluster_address_defaults_to_an_ssh_hostname_inside_the_network():
-    settings = validate([("kvm01", ("kvm_nodes",), {"role_account_keys": [KEY], "ssh_hostname": "172.30.10.41"})])
+    settings = validate([("kvm01", ("kvm_nodes",), {"role_account_keys": [KEY], "ssh_hostname": "172.30.10.41",
+                                                  "network_dns": ["172.30.10.11"]})])
     assert settings["kvm01"].cluster_address == "172.30.10.41"
     assert settings["kvm01"].cluster_interface == "172.30.10.41/24"
 

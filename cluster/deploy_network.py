@@ -1,0 +1,116 @@
+"""The network step: bridge br0 on the hosts that get it, resolvers on every host,
+qemu's bridge ACL. Reads the validated settings and the probe; calls
+``operations.network`` with explicit arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from pyinfra import host
+from pyinfra.api import deploy
+
+from facts.interfaces import Interfaces
+from operations import network
+
+from . import config_network as cfg
+from .settings import HostSettings
+
+
+def interfaces_facts(probe: dict) -> dict:
+    """The ``interfaces`` section of the probe (read on its own if the probe lacks it)."""
+    if "interfaces" in probe:
+        return probe["interfaces"]
+    return host.get_fact(Interfaces)
+
+
+def ssh_target() -> dict:
+    """How pyinfra reaches this host, for the confirmation's fresh SSH connection."""
+    data = host.data
+    return {
+        "hostname": data.get("ssh_hostname") or host.name,
+        "port": data.get("ssh_port") or 22,
+        "user": data.get("ssh_user"),
+        "key": data.get("ssh_key"),
+        "password": data.get("ssh_password"),
+        "known_hosts_file": data.get("ssh_known_hosts_file"),
+        "strict_host_key_checking": data.get("ssh_strict_host_key_checking") or "accept-new",
+        "sudo": bool(data.get("_sudo")),
+    }
+
+
+def bond_of(settings: HostSettings) -> network.Bond | None:
+    if not settings.bond_enable:
+        return None
+    return network.Bond(name=settings.bond_name, members=tuple(settings.bond_members),
+                        mode=settings.bond_mode, miimon=settings.bond_miimon,
+                        xmit_hash_policy=settings.bond_xmit_hash_policy)
+
+
+def network_plan(settings: HostSettings, all_settings: dict, interfaces: dict
+                 ) -> tuple[network.NetworkPlan | None, str | None]:
+    """(plan, None), or (None, why not) when the host's facts refuse the data."""
+    try:
+        plan = network.plan_bridge(
+            address=cfg.bridge_interface(settings), interfaces=interfaces,
+            gateway=settings.bridge_gateway, uplink=settings.bridge_uplink,
+            bond=bond_of(settings), mtu=settings.network_mtu,
+            dns=cfg.resolvers(settings, all_settings), search=cfg.search_domain(settings),
+            ipv6=settings.network_ipv6, ipv6_address=settings.network_ipv6_address,
+            ipv6_gateway=settings.network_ipv6_gateway, bridge=cfg.BRIDGE,
+        )
+    except network.NetworkPlanError as error:
+        return None, str(error)
+    return plan, None
+
+
+@deploy("Network")
+def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
+    interfaces = interfaces_facts(probe)
+    backend = network.choose_backend(settings.network_backend, probe["os"], interfaces)
+    bridged = cfg.bridge_enabled(settings)
+    if bridged:
+        plan, problem = network_plan(settings, all_settings, interfaces)
+        network.switch_helper(
+            name="Install kvm-cluster-net (the host side of the commit-confirm switch)",
+            interfaces=interfaces,
+        )
+        network.bridge(
+            name=f"Bridge {cfg.BRIDGE} with the host's address ({backend}, commit-confirm)",
+            plan=asdict(plan) if plan else None,
+            problem=problem,
+            backend=backend,
+            interfaces=interfaces,
+            network_manager=probe.get("network_manager"),
+            nm_policy=settings.network_manager,
+            confirm_timeout=settings.network_confirm_timeout,
+            ssh=ssh_target(),
+        )
+        network.qemu_bridge_acl(
+            name=f"qemu may attach VMs to {cfg.BRIDGE}",
+            bridge=cfg.BRIDGE,
+            interfaces=interfaces,
+        )
+    network.resolvers(
+        name="DNS resolvers: the masters",
+        dns=list(cfg.resolvers(settings, all_settings)),
+        search=cfg.search_domain(settings),
+        backend=backend,
+        bridged=bridged,
+        interfaces=interfaces,
+    )
+
+
+def managed_paths(settings: HostSettings) -> list[str]:
+    """Nothing for the generic file digests: the ``interfaces`` section lists the
+    network files (which depend on the backend, known only from the host) itself."""
+    return []
+
+
+def packages(settings: HostSettings, os_release: dict) -> list[str]:
+    return cfg.packages(settings, os_release)
+
+
+def units(settings: HostSettings) -> list[str]:
+    """NetworkManager's state comes from the probe's ``network_manager`` section."""
+    return []

@@ -1,0 +1,182 @@
+"""Network interface facts: links, addresses, default routes, network config files.
+
+One :class:`facts._section.Section` (``interfaces``) for the batched probe:
+``ip -d -j addr`` (every link with its kind, master, MTU and addresses),
+the IPv4 and IPv6 default routes, which network tools exist, and the network
+configuration files that exist (each with its sha1 and the interface names it
+mentions), so the network step decides everything, including "already done",
+from this one read.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pyinfra.api import FactBase
+
+from ._section import Section
+
+# Where each backend keeps its configuration; a file here that mentions an
+# interface the bridge takes over is a conflict (moved aside, kept as backup).
+CONFIG_GLOBS = (
+    "/etc/network/interfaces",
+    "/etc/network/interfaces.d/*",
+    "/etc/netplan/*.yaml",
+    "/etc/sysconfig/network-scripts/ifcfg-*",
+    "/etc/NetworkManager/system-connections/*",
+    "/etc/NetworkManager/conf.d/kvm-cluster*.conf",
+    "/etc/systemd/resolved.conf.d/kvm-cluster.conf",
+    "/etc/cloud/cloud.cfg.d/99-kvm-cluster-network.cfg",
+    "/etc/resolv.conf",
+    "/etc/qemu/bridge.conf",
+    "/usr/local/sbin/kvm-cluster-net",
+)
+
+# Files whose content the deploy reads (small): the ifupdown main file, qemu's ACL.
+CONTENT_FILES = ("/etc/network/interfaces", "/etc/qemu/bridge.conf")
+
+TOOLS = ("ifup", "ifquery", "netplan", "nmcli", "brctl", "systemd-run", "ifenslave", "cloud-init")
+
+STATE_FILE = "/var/lib/kvm-cluster/network/state"
+
+# Names a config file is searched for besides the host's links (not created yet).
+EXTRA_NAMES = ("br0", "bond0")
+
+
+def interfaces_command() -> str:
+    tools = " ".join(TOOLS)
+    globs = " ".join(CONFIG_GLOBS)
+    extra = " ".join(EXTRA_NAMES)
+    contents = "; ".join(
+        f"echo '@content {path}'; cat {path} 2>/dev/null" for path in CONTENT_FILES
+    )
+    return (
+        "echo '@links'; ip -d -j addr show 2>/dev/null || echo '[]'; "
+        "echo '@route4'; ip -j -4 route show default 2>/dev/null || echo '[]'; "
+        "echo '@route6'; ip -j -6 route show default 2>/dev/null || echo '[]'; "
+        f"echo '@tools'; for t in {tools}; do command -v $t >/dev/null 2>&1 && echo $t; done; "
+        "[ -x /etc/sysconfig/network-scripts/ifup-eth ] || [ -x /usr/libexec/network-scripts/ifup-eth ]"
+        " && echo network-scripts; "
+        "systemctl -q is-active systemd-resolved 2>/dev/null && echo systemd-resolved; "
+        "[ -L /etc/resolv.conf ] && echo resolv-conf-symlink; "
+        "echo '@files'; "
+        f"names=\"$(ls /sys/class/net 2>/dev/null) {extra}\"; "
+        f"for f in {globs}; do [ -f \"$f\" ] || continue; "
+        "m=''; for n in $names; do grep -qw -- \"$n\" \"$f\" 2>/dev/null && m=\"$m $n\"; done; "
+        "printf '%s\\t%s\\t%s\\n' \"$f\" \"$(sha1sum < \"$f\" | cut -c1-40)\" \"$m\"; done; "
+        f"{contents}; "
+        f"echo '@state'; cat {STATE_FILE} 2>/dev/null; true"
+    )
+
+
+def _json(lines: list[str]) -> list:
+    try:
+        value = json.loads("".join(lines) or "[]")
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
+def _split(lines: list[str]) -> dict[str, list[str]]:
+    parts: dict[str, list[str]] = {}
+    current = None
+    for line in lines:
+        if line.startswith("@") and not line.startswith("@@"):
+            current = line[1:].strip()
+            parts[current] = []
+        elif current is not None:
+            parts[current].append(line)
+    return parts
+
+
+def _link(entry: dict) -> dict:
+    info = entry.get("linkinfo") or {}
+    addrs4, addrs6 = [], []
+    for addr in entry.get("addr_info") or []:
+        cidr = f"{addr.get('local')}/{addr.get('prefixlen')}"
+        if addr.get("family") == "inet":
+            addrs4.append(cidr)
+        elif addr.get("family") == "inet6" and addr.get("scope") == "global":
+            addrs6.append(cidr)
+    return {
+        "kind": info.get("info_kind") or ("loopback" if entry.get("link_type") == "loopback" else "ether"),
+        "master": entry.get("master"),
+        "slave_kind": info.get("info_slave_kind"),
+        "mtu": entry.get("mtu"),
+        "mac": entry.get("address"),
+        "up": "UP" in (entry.get("flags") or []),
+        "ipv4": addrs4,
+        "ipv6": addrs6,
+    }
+
+
+def _default_route(routes: list) -> dict | None:
+    for route in routes:
+        if route.get("dst") == "default" and route.get("gateway"):
+            return {"gateway": route["gateway"], "dev": route.get("dev")}
+    return None
+
+
+def parse_interfaces(lines: list[str]) -> dict:
+    """The links, default routes, tools and network config files of a host.
+
+    ``links`` maps each interface to its kind (``ether``, ``veth``, ``bridge``,
+    ``bond``, ``vlan``, ``loopback``...), its ``master`` (the bridge or bond
+    it is a port of), MTU, MAC, and IPv4/IPv6 (global) addresses as CIDRs.
+    ``files`` maps each network config file that exists to its sha1 and the
+    interface names it mentions; ``contents`` holds the few files read whole.
+    """
+    parts = _split(lines)
+    links = {}
+    for entry in _json(parts.get("links", [])):
+        if isinstance(entry, dict) and entry.get("ifname"):
+            links[entry["ifname"]] = _link(entry)
+    files = {}
+    for line in parts.get("files", []):
+        fields = line.split("\t")
+        if len(fields) >= 2 and fields[0]:
+            names = fields[2].split() if len(fields) > 2 else []
+            files[fields[0]] = {"sha1": fields[1], "names": sorted(set(names))}
+    contents = {
+        key[len("content "):]: value
+        for key, value in parts.items() if key.startswith("content ")
+    }
+    tools = sorted(set(parts.get("tools", [])))
+    state_words = " ".join(parts.get("state", [])).split()
+    return {
+        "links": links,
+        "default4": _default_route(_json(parts.get("route4", []))),
+        "default6": _default_route(_json(parts.get("route6", []))),
+        "tools": tools,
+        "files": files,
+        "contents": {path: contents[path] for path in CONTENT_FILES if path in contents and path in files},
+        "last_transaction": (
+            {"state": state_words[0], "txn": state_words[1] if len(state_words) > 1 else None,
+             "detail": " ".join(state_words[2:])} if state_words else None
+        ),
+    }
+
+
+INTERFACES = Section("interfaces", interfaces_command(), parse_interfaces)
+
+
+class Interfaces(FactBase):
+    """
+    The host's network links, default routes, tools and network config files.
+
+    .. code:: python
+
+        {"links": {"eth0": {"kind": "ether", "master": None, "slave_kind": None, "mtu": 1500,
+                            "mac": "52:54:00:1e:0a:29", "up": True,
+                            "ipv4": ["172.30.10.41/24"], "ipv6": []}},
+         "default4": {"gateway": "172.30.10.1", "dev": "eth0"}, "default6": None,
+         "tools": ["ifquery", "ifup", "systemd-run"],
+         "files": {"/etc/network/interfaces": {"sha1": "...", "names": ["lo"]}},
+         "contents": {"/etc/network/interfaces": ["source /etc/network/interfaces.d/*"]},
+         "last_transaction": None}
+    """
+
+    command = INTERFACES.command
+
+    def process(self, output):
+        return INTERFACES.parse(output)

@@ -1,0 +1,150 @@
+"""The network plan, pure: backend choice, uplink and gateway from the host's facts,
+interfaces refused by name, conflicts moved aside, "already done" detection, and
+the renderers' output (the operation fixtures hold the full golden files)."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from operations import network as n
+
+FACTS = Path(__file__).resolve().parents[1] / "facts" / "interfaces.Interfaces"
+
+
+def fact(name):
+    return yaml.safe_load((FACTS / f"{name}.yaml").read_text())["fact"]
+
+
+@pytest.mark.parametrize("os_release, tools, requested, expected", [
+    ({"family": "debian", "id": "debian", "major": 12}, ["ifup", "netplan"], "auto", "ifupdown"),
+    ({"family": "debian", "id": "ubuntu", "major": 22}, ["netplan"], "auto", "netplan"),
+    ({"family": "debian", "id": "ubuntu", "major": 24}, ["netplan", "nmcli"], "auto", "netplan"),
+    ({"family": "rhel", "id": "centos", "major": 7}, ["network-scripts"], "auto", "ifcfg"),
+    ({"family": "rhel", "id": "rhel", "major": 8}, ["nmcli"], "auto", "ifcfg"),
+    ({"family": "rhel", "id": "rhel", "major": 9}, ["nmcli"], "auto", "networkmanager"),
+    ({"family": "debian", "id": "debian", "major": 12}, ["ifup"], "networkmanager", "networkmanager"),
+])
+def test_backend_from_facts_overridable(os_release, tools, requested, expected):
+    assert n.choose_backend(requested, os_release, {"tools": tools}) == expected
+
+
+def test_lab_host_uplink_and_gateway_from_facts():
+    plan = n.plan_bridge(address="172.31.55.11/24", interfaces=fact("debian12_docker_eth0"))
+    assert (plan.uplink, plan.gateway, plan.bond) == ("eth0", "172.31.55.1", None)
+
+
+def test_bridged_host_keeps_its_port_not_the_vm_taps():
+    facts = fact("rhel9_nm_bond_bridged")
+    assert n.find_uplink(facts, "br0", "172.30.10.41") == "bond0"
+    with pytest.raises(n.NetworkPlanError, match="is on bond bond0: set bond_enable"):
+        n.plan_bridge(address="172.30.10.41/24", interfaces=facts)
+
+
+def test_missing_interfaces_are_named_with_key_and_value():
+    facts = fact("debian12_docker_eth0")
+    with pytest.raises(n.NetworkPlanError) as error:
+        n.plan_bridge(address="172.31.55.11/24", interfaces=facts, uplink="eno9")
+    assert str(error.value).startswith("key 'bridge_uplink' = 'eno9': no such interface on this host")
+    with pytest.raises(n.NetworkPlanError) as error:
+        n.plan_bridge(address="172.31.55.11/24", interfaces=facts,
+                      bond=n.Bond("bond0", ("eth0", "eno2")))
+    assert str(error.value).startswith("key 'bond_members' = ['eth0', 'eno2']: eno2 does not exist")
+
+
+def test_default_gateway_outside_the_bridge_subnet_needs_data():
+    facts = copy.deepcopy(fact("debian12_docker_eth0"))
+    facts["default4"]["gateway"] = "10.0.0.1"
+    with pytest.raises(n.NetworkPlanError, match="default gateway 10.0.0.1 is outside 172.31.55.0/24"):
+        n.plan_bridge(address="172.31.55.11/24", interfaces=facts)
+    plan = n.plan_bridge(address="172.31.55.11/24", interfaces=facts, gateway="172.31.55.254")
+    assert plan.gateway == "172.31.55.254"
+
+
+def test_bridged_lab_host_is_up_to_date():
+    facts = fact("debian12_bridged")
+    plan = n.plan_bridge(address="172.31.55.10/24", interfaces=facts, dns=("172.31.55.11", "172.31.55.12"),
+                         search="cluster.lan")
+    rendered = n.render_plan(plan, "ifupdown", facts)
+    assert n.runtime_matches(plan, facts) == []
+    assert n.files_in_place(rendered, facts) and rendered.remove == ()
+    moved = n.plan_bridge(address="172.31.55.99/24", interfaces=facts, gateway="172.31.55.1")
+    assert n.runtime_matches(moved, facts) == ["br0 does not carry 172.31.55.99/24"]
+
+
+def test_conflicting_files_are_moved_aside_ours_and_others_stay():
+    facts = fact("ubuntu2204_netplan_cloud_init")
+    plan = n.plan_bridge(address="172.30.10.41/24", interfaces=facts)
+    rendered = n.render_plan(plan, "netplan", facts)
+    assert rendered.remove == ("/etc/netplan/50-cloud-init.yaml",)
+    assert set(rendered.files) == {n.NETPLAN_FILE, n.CLOUD_INIT_FILE}
+    assert rendered.files[n.NETPLAN_FILE][1] == "600"
+
+
+def test_network_manager_policy():
+    facts = fact("debian12_docker_eth0")
+    plan = n.plan_bridge(address="172.31.55.11/24", interfaces=facts)
+    active = {"active": True, "enabled": True}
+    assert n.render_plan(plan, "ifupdown", facts, active).nm_stop is True
+    kept = n.render_plan(plan, "ifupdown", facts, active, nm_policy="keep")
+    assert kept.nm_stop is False
+    assert kept.files[n.NM_UNMANAGED][0].endswith(
+        "unmanaged-devices=interface-name:br0;interface-name:eth0\n")
+    assert n.render_plan(plan, "networkmanager", facts, active).nm_stop is False
+    assert n.render_plan(plan, "ifupdown", facts, {"active": False, "enabled": False}).nm_stop is False
+
+
+def test_ifupdown_main_file_replaced_only_when_needed():
+    facts = fact("debian12_docker_eth0")
+    plan = n.plan_bridge(address="172.31.55.11/24", interfaces=facts)
+    assert n.IFUPDOWN_MAIN not in n.render_plan(plan, "ifupdown", facts).files
+    facts = copy.deepcopy(facts)
+    facts["contents"][n.IFUPDOWN_MAIN] = ["auto lo", "iface lo inet loopback"]
+    assert n.IFUPDOWN_MAIN in n.render_plan(plan, "ifupdown", facts).files
+
+
+def test_bond_in_every_backend():
+    facts = {"links": {"eno1": {"kind": "ether", "master": None, "ipv4": ["172.30.10.41/24"]},
+                       "eno2": {"kind": "ether", "master": None, "ipv4": []}},
+             "default4": {"gateway": "172.30.10.1", "dev": "eno1"}, "files": {}, "contents": {}, "tools": []}
+    plan = n.plan_bridge(address="172.30.10.41/24", interfaces=facts, mtu=9000,
+                         bond=n.Bond("bond0", ("eno1", "eno2")))
+    text = {b: "".join(c for c, _m in n.render_plan(plan, b, facts).files.values()) for b in n.BACKENDS}
+    assert "bond-slaves eno1 eno2" in text["ifupdown"] and "bridge_ports bond0" in text["ifupdown"]
+    assert "transmit-hash-policy: layer3+4" in text["netplan"] and "interfaces: [bond0]" in text["netplan"]
+    assert ('BONDING_OPTS="mode=802.3ad miimon=100 updelay=0 downdelay=0 xmit_hash_policy=layer3+4"'
+            in text["ifcfg"])
+    assert "MASTER=bond0" in text["ifcfg"] and "BRIDGE=br0" in text["ifcfg"] and "MTU=9000" in text["ifcfg"]
+    assert "type=bond" in text["networkmanager"] and "slave-type=bond" in text["networkmanager"]
+    assert all("9000" in t for t in text.values())
+
+
+def test_transaction_names_its_files_and_commands():
+    facts = fact("debian12_docker_eth0")
+    plan = n.plan_bridge(address="172.31.55.11/24", interfaces=facts)
+    rendered = n.render_plan(plan, "ifupdown", facts)
+    txn = n.transaction_id(rendered.files, rendered.remove)
+    text = n.transaction(plan, rendered, 60, txn)
+    assert f"TXN={txn}" in text and "TIMEOUT=60" in text
+    assert "    ifup br0 || return 1\n" in text
+    assert "ip -4 addr flush dev eth0 scope global" in text
+    assert n.transaction_id(rendered.files, rendered.remove) == txn  # same change, same name
+
+
+def test_qemu_acl():
+    assert n.bridge_acl([], "br0") == ["allow br0"]
+    assert n.bridge_acl(["allow virbr0"], "br0") == ["allow virbr0", "allow br0"]
+    assert n.bridge_acl(["allow br0"], "br0") is None
+    assert n.bridge_acl(["allow all"], "br0") is None
+
+
+def test_host_script_and_transaction_are_valid_shell():
+    import subprocess
+    facts = fact("debian12_docker_eth0")
+    plan = n.plan_bridge(address="172.31.55.11/24", interfaces=facts)
+    for backend in n.BACKENDS:
+        rendered = n.render_plan(plan, backend, facts)
+        text = n.transaction(plan, rendered, 60, "t000000000000")
+        assert subprocess.run(["sh", "-n"], input=text, text=True).returncode == 0, backend
+    assert subprocess.run(["sh", "-n"], input=n.helper_script(), text=True).returncode == 0
