@@ -1,9 +1,14 @@
-"""Per-host readiness summary: ``python -m cluster.report INVENTORY [--json]``.
+"""Cluster readiness: ``python -m cluster.report INVENTORY [--json]`` (``make report``).
 
-Reads every host of an inventory through the same batched fact the deploy
-uses (facts.host.HostProbe), evaluates the preflight checks with each host's
-configured policy, and prints one row per host (or JSON). Exits non-zero when
-any host is unreachable or fails a check whose policy is ``fail``.
+One row per host of an inventory: virtualization extensions, IOMMU active
+and configured, reboot pending, the bridge and its address, NetworkManager,
+the storage pools (read with libvirt-python over SSH as the role account:
+that is also the "libvirtd reachable" check), the NFS export or mount, and
+whether both masters answer for the host's name. Hosts are read through the
+deploy's own batched probe (facts.host.HostProbe, one command per host);
+libvirt and DNS are asked from this machine, as a management node would.
+A table for people (coloured on a terminal), JSON for machines; the exit
+status is non-zero when any host is not ready.
 """
 
 from __future__ import annotations
@@ -13,26 +18,56 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
+
+import gevent  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 
 from pyinfra.api import Config, State  # noqa: E402
 from pyinfra.api.connect import connect_all  # noqa: E402
-from pyinfra.api.facts import get_facts  # noqa: E402
 from pyinfra.context import ctx_state  # noqa: E402
 from pyinfra_cli.inventory import make_inventory  # noqa: E402
+
+from gevent.threadpool import ThreadPool  # noqa: E402
+from pyinfra.context import ctx_host  # noqa: E402
 
 from facts.host import HostProbe  # noqa: E402
 from facts.iommu import is_configured, missing_args  # noqa: E402
 from operations.preflight import evaluate  # noqa: E402
 
-from . import deploys  # noqa: E402
-from .settings import cluster_settings  # noqa: E402
+from . import config_network, config_storage, deploys, dns_query, libvirt_remote  # noqa: E402
+from .settings import cluster_settings, masters_addresses  # noqa: E402
 
 
-def host_row(settings, probe: dict | None) -> dict:
-    """One host's readiness, from its settings and HostProbe result (pure)."""
+def bridge_state(settings, probe: dict) -> str | None:
+    """``br0 172.30.10.41/24`` when the bridge carries the address, else what is there."""
+    if not config_network.bridge_enabled(settings):
+        return None
+    link = probe.get("interfaces", {}).get("links", {}).get(config_network.BRIDGE)
+    if link is None:
+        return "absent"
+    return f"{config_network.BRIDGE} {' '.join(link['ipv4']) or 'no address'}"
+
+
+def nfs_state(settings, probe: dict) -> str | None:
+    if settings.in_group("nfs_server"):
+        unit = config_storage.server_unit(settings.nfs_backend)
+        active = probe["services"].get(unit, {}).get("active")
+        return f"export {settings.nfs_backend} {active or 'unknown'}"
+    if settings.in_group("kvm_nodes"):
+        client = probe["nfs_client"]
+        if client["mounted"]:
+            return f"mounted {client['source']}"
+        return "no NFS client in this kernel" if not client["supported"] else "not mounted"
+    return None
+
+
+def host_row(settings, probe: dict | None, pools: list | str | None = None,
+             dns: dict | None = None) -> dict:
+    """One host's readiness (pure): its settings, HostProbe result, its pools
+    as libvirt-python saw them (or the error), and the masters' DNS answers
+    (``{master: address or error}``)."""
     row = {"host": settings.name, "groups": list(settings.groups), "reachable": probe is not None}
     if probe is None:
         row["ready"] = False
@@ -55,9 +90,30 @@ def host_row(settings, probe: dict | None) -> dict:
         network_manager=("active" if probe["network_manager"]["active"] else
                          "installed" if probe["network_manager"]["installed"] else "absent"),
         data_volume=probe["data_volume"]["mounted"],
+        bridge=bridge_state(settings, probe),
+        nfs=nfs_state(settings, probe),
         warnings=[f.line() for f in findings if f.policy == "warn"],
         failures=[f.line() for f in findings if f.policy == "fail"],
     )
+    if hypervisor:
+        if isinstance(pools, str):
+            row["libvirt"] = False
+            row["failures"].append(f"libvirt as {settings.role_account}: {pools}")
+        else:
+            row["libvirt"] = True
+            row["pools"] = {p["name"]: ("active" if p["active"] else "inactive") for p in pools or []}
+            for problem in libvirt_remote.pool_problems(pools or [], settings.primary_pool_name,
+                                                        settings.primary_pool_path):
+                row["failures"].append(problem)
+        if row["bridge"] != f"{config_network.BRIDGE} {settings.cluster_interface}":
+            row["failures"].append(f"bridge: expected {config_network.BRIDGE} with "
+                                   f"{settings.cluster_interface}, found {row['bridge']}")
+    if dns is not None:
+        row["dns"] = dns
+        for master, answer in dns.items():
+            if answer != settings.cluster_address:
+                row["failures"].append(f"DNS: {master} answers {answer!r} for "
+                                       f"{settings.name}.{settings.cluster_domain}")
     row["ready"] = not row["failures"]
     return row
 
@@ -68,8 +124,18 @@ def _yes(value) -> str:
 
 COLUMNS = (("host", "host"), ("virt", "virtualization"), ("/dev/kvm", "dev_kvm"),
            ("iommu on", "iommu_active"), ("iommu cfg", "iommu_configured"),
-           ("reboot", "reboot_pending"), ("NM", "network_manager"),
-           ("data vol", "data_volume"), ("ready", "ready"))
+           ("reboot", "reboot_pending"), ("bridge", "bridge"), ("NM", "network_manager"),
+           ("libvirt", "libvirt"), ("pools", "pools"), ("nfs", "nfs"), ("dns", "dns"), ("ready", "ready"))
+
+
+def _cell(value) -> str:
+    if isinstance(value, dict):
+        if value and all(v == "active" for v in value.values()):
+            return ",".join(value)
+        if value and all("." in str(v) for v in value.values()):  # DNS answers
+            return "both ok" if len(set(value.values())) == 1 else "differ"
+        return ",".join(f"{k}:{v}" for k, v in value.items()) or "-"
+    return _yes(value)
 
 
 def render_table(rows: list[dict], colour: bool = False) -> str:
@@ -79,7 +145,7 @@ def render_table(rows: list[dict], colour: bool = False) -> str:
         if not row["reachable"]:
             table.append([row["host"], "unreachable"] + [""] * (len(COLUMNS) - 3) + ["no"])
             continue
-        table.append([_yes(row.get(key, "")) for _, key in COLUMNS])
+        table.append([_cell(row.get(key)) for _, key in COLUMNS])
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     out = []
     for index, line in enumerate(table):
@@ -95,6 +161,38 @@ def render_table(rows: list[dict], colour: bool = False) -> str:
     return "\n".join(out)
 
 
+def _probe(host, settings):
+    with ctx_host.use(host):
+        try:
+            return host.get_fact(HostProbe, data_path=settings.data_volume, user=settings.role_account,
+                                 **deploys.probe_arguments(settings))
+        except Exception:  # an unreachable host is a row, not a crash
+            return None
+
+
+def _pools(host, settings) -> list | str:
+    data = host.data
+    target = libvirt_remote.uri(settings.role_account, data.get("ssh_hostname") or host.name,
+                                data.get("ssh_port"), data.get("ssh_key"),
+                                data.get("ssh_known_hosts_file"))
+    try:
+        return libvirt_remote.pools(target)
+    except Exception as error:  # libvirt.libvirtError, or no route at all
+        return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _dns(settings, masters: tuple[str, ...], names: dict[str, str]) -> dict:
+    answers = {}
+    for master in masters:
+        fqdn = f"{settings.name}.{settings.cluster_domain}"
+        try:
+            found = dns_query.resolve(master, fqdn)
+            answers[names.get(master, master)] = found[0] if found else "no answer"
+        except (OSError, LookupError, ValueError) as error:
+            answers[names.get(master, master)] = f"error: {error}"
+    return answers
+
+
 def gather(inventory_path: str) -> list[dict]:
     state = State(check_for_changes=False)
     ctx_state.set(state)
@@ -102,14 +200,22 @@ def gather(inventory_path: str) -> list[dict]:
     settings = cluster_settings(inventory)
     state.init(inventory, Config())
     connect_all(state)
-    probes = {}
-    # One HostProbe per distinct (data volume, role account): usually one.
-    for data_path, user in sorted({(s.data_volume, s.role_account) for s in settings.values()}):
-        results = get_facts(state, HostProbe, kwargs={"data_path": data_path, "user": user})
-        for host, probe in results.items():
-            if (settings[host.name].data_volume, settings[host.name].role_account) == (data_path, user):
-                probes[host.name] = probe
-    return [host_row(settings[host.name], probes.get(host.name)) for host in inventory]
+    hosts = list(inventory)
+    connected = {host.name for host in inventory.get_active_hosts()}
+    greenlets = {host.name: gevent.spawn(_probe, host, settings[host.name])
+                 for host in hosts if host.name in connected}
+    gevent.joinall(list(greenlets.values()))
+    probes = {name: greenlet.value for name, greenlet in greenlets.items()}
+    # libvirt and DNS calls block in C or on sockets: real threads, in parallel.
+    pool = ThreadPool(8)
+    nodes = [h for h in hosts if settings[h.name].in_group("kvm_nodes") and probes.get(h.name)]
+    pools = dict(zip([h.name for h in nodes], pool.map(lambda h: _pools(h, settings[h.name]), nodes)))
+    masters = masters_addresses(settings)
+    master_names = {s.cluster_address: name for name, s in settings.items() if s.in_group("masters")}
+    dns = dict(zip([h.name for h in hosts],
+                   pool.map(lambda h: _dns(settings[h.name], masters, master_names), hosts)))
+    return [host_row(settings[h.name], probes.get(h.name), pools.get(h.name), dns.get(h.name) or None)
+            for h in hosts]
 
 
 def main(argv=None) -> int:

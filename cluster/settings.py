@@ -93,6 +93,8 @@ BASE_FIELDS = (
     Field("role_account_groups", ("libvirt", "kvm"), f.group_names,
           "the role account's secondary groups"),
     Field("role_account_sudo", True, f.boolean, "passwordless sudo for the role account"),
+    Field("custom_groups", (), f.group_names,
+          "inventory groups of your own (others than masters, kvm_nodes, nfs_server are refused as typos)"),
 )
 
 # One module per concern adds its fields and cross-host rules.
@@ -207,9 +209,22 @@ def validate(hosts: list[tuple[str, tuple[str, ...], dict]]) -> dict[str, HostSe
 
 
 def _cluster_problems(settings: dict[str, HostSettings]) -> list[str]:
-    """Rules that span hosts: one cluster network, distinct addresses, and the
-    seed's identical storage path on every node."""
+    """Rules that span hosts: known groups, one cluster network, distinct
+    addresses, and the seed's identical storage path on every node."""
     problems = []
+    members: dict[str, list[str]] = {}
+    for name, s in settings.items():
+        for group in s.groups:
+            members.setdefault(group, []).append(name)
+    allowed = set(GROUPS).union(*(s.custom_groups for s in settings.values()))
+    for group, names in sorted(members.items()):
+        # pyinfra adds a group named after the inventory file, holding every host.
+        if group in allowed or len(names) == len(settings):
+            continue
+        problems.append(
+            f"group {group!r} (hosts {', '.join(names)}) is not a group of this deploy: expected "
+            f"{', '.join(GROUPS)} (a group of your own must be listed in custom_groups)"
+        )
     networks = {s.cluster_network for s in settings.values()}
     if len(networks) > 1:
         detail = ", ".join(f"{name}={s.cluster_network}" for name, s in sorted(settings.items()))

@@ -53,8 +53,8 @@ _HOST_DATA = json.loads(os.environ.get("KVMLAB_HOST_DATA") or "{}")
 def _entry(host):
     return (host["name"], {
         **_LAB_DATA,
-        **_HOST_DATA.get(host["name"], {}),
         "cluster_address": host["ip"],
+        **_HOST_DATA.get(host["name"], {}),
         "ssh_hostname": "127.0.0.1",
         "ssh_port": host["ssh_port"],
         "ssh_user": "root",

@@ -149,3 +149,15 @@ def test_two_hosts_with_one_address_are_refused():
                        kvm02=(("kvm_nodes",), {"cluster_address": "172.30.10.50"})))
     assert ("key 'cluster_address' = '172.30.10.50' is used by more than one host (kvm01, kvm02)"
             in str(error.value))
+
+
+def test_a_misspelt_group_is_refused():
+    with pytest.raises(ConfigError) as error:
+        validate(hosts(kvm01=(("kvm_nodes",), {}), kvm02=(("kvm_node",), {}), mgmt01=(("masters",), {})))
+    assert ("group 'kvm_node' (hosts kvm02) is not a group of this deploy: expected masters, "
+            "kvm_nodes, nfs_server") in str(error.value)
+
+
+def test_own_groups_and_the_inventory_file_group_are_allowed():
+    validate(hosts(kvm01=(("kvm_nodes", "rack1", "inventory"), {"custom_groups": ["rack1"]}),
+                   kvm02=(("kvm_nodes", "inventory"), {})))
