@@ -1,10 +1,9 @@
-"""Issue 5, the management plane, live (DRAFT: written without running it
-against the lab). Both masters answer DNS for every host and VM; one master
+"""The management plane, live. Both masters answer DNS for every host and VM; one master
 down, the other still answers; a container with a VM's MAC is offered exactly
 its static address; chrony on the nodes follows the masters; clush groups come
 from the inventory; a second deploy changes nothing.
 
-Needs lab/inventory.py to set ``ntp_set_clock = False`` (containers lack
+lab/inventory.py sets ``ntp_set_clock = False`` (containers lack
 CAP_SYS_TIME); the VM manifest is passed here with ``--data vms=<file>``.
 """
 

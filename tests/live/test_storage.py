@@ -1,9 +1,7 @@
-"""Issue 4, live (DRAFT, never run by its author: the lab was in use). The
-primary pool seen through libvirt-python over SSH, the NFS export (Ganesha in
-the lab) read from every KVM node, the kernel-mount limit reported plainly.
-
-Needs from the lead: lab/inventory.py sets nfs_backend = "ganesha"; the KVM
-step starts libvirtd before the storage step.
+"""Storage, live: the primary pool seen through libvirt-python over SSH, the
+NFS export (Ganesha in the lab, lab/inventory.py sets nfs_backend) read from
+every KVM node, and the kernel-mount limit reported plainly: this kernel has
+no NFS client, so no mount and no secondary pool (never faked).
 """
 
 from __future__ import annotations
