@@ -12,6 +12,7 @@ from pyinfra import host, state
 
 from cluster import deploys
 from cluster.connection import lost_connection_fails_the_host
+from cluster.speed import cheap_call_sites
 from cluster.deploy_kvm import configure_kvm
 from cluster.deploy_management import configure_management
 from cluster.deploy_network import configure_network
@@ -19,6 +20,7 @@ from cluster.deploy_storage import configure_nfs_server, configure_primary_pool,
 from cluster.settings import cluster_settings
 
 lost_connection_fails_the_host()
+cheap_call_sites()
 all_settings = cluster_settings(state.inventory)
 settings = all_settings[host.name]
 probe = deploys.read_host(settings)

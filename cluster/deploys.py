@@ -50,6 +50,7 @@ def probe_arguments(settings: HostSettings) -> dict:
         "sysctl": tuple(deploy_kvm.sysctl_keys(settings)) if settings.in_group("kvm_nodes") else (),
         "pool_paths": tuple(deploy_storage.probe_paths(settings)),
         "mount_point": settings.secondary_mount,
+        "hypervisor": settings.in_group("kvm_nodes"),
     }
 
 

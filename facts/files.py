@@ -13,14 +13,21 @@ from ._section import Section, quote
 
 
 def file_digests_command(paths: list[str] | tuple[str, ...]) -> str:
+    """One ``stat`` and one ``sha1sum`` for all paths (not two processes per
+    file), merged by awk into ``PATH<TAB>MODE USER GROUP SHA1`` or ``PATH<TAB>-``."""
     if not paths:
         return "true"
     quoted = " ".join(quote(path) for path in paths)
     return (
-        f"for p in {quoted}; do if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then "
-        "printf '%s\\t%s %s\\n' \"$p\" \"$(stat -c '%a %U %G' \"$p\")\" "
-        "\"$(sha1sum < \"$p\" | cut -d' ' -f1)\"; "
-        "else printf '%s\\t-\\n' \"$p\"; fi; done"
+        f"{{ stat -c 'S\t%F\t%n\t%a %U %G' {quoted} 2>/dev/null; "
+        f"sha1sum {quoted} 2>/dev/null | sed 's/^/H\t/'; "
+        f"printf 'P\t%s\n' {quoted}; }} | awk -F'\t' "
+        "'$1==\"S\" && $2 ~ /^regular/ {meta[$3]=$4} "
+        "$1==\"H\" {i=index($2, \"  \"); sha[substr($2, i+2)]=substr($2, 1, i-1)} "
+        "$1==\"P\" {order[++n]=$2} "
+        "END {for (k=1; k<=n; k++) {p=order[k]; "
+        "if ((p in meta) && (p in sha)) printf \"%s\\t%s %s\\n\", p, meta[p], sha[p]; "
+        "else printf \"%s\\t-\\n\", p}}'"
     )
 
 

@@ -29,8 +29,16 @@ from .system import OS_RELEASE
 MARKER = "@@kvm-cluster:"
 
 
+def _skipped(section: Section) -> Section:
+    """The section, not run: its parser's answer for no output."""
+    return Section(section.name, "true", section.parse)
+
+
 def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,
-             sysctl=(), pool_paths=(), mount_point="/secondary") -> list[Section]:
+             sysctl=(), pool_paths=(), mount_point="/secondary", hypervisor=True) -> list[Section]:
+    """Every section; ``virt-host-validate`` and libvirt's pools (the costly
+    ones) only on a hypervisor."""
+    only_hypervisor = (lambda section: section) if hypervisor else _skipped
     return [
         OS_RELEASE,
         CPU,
@@ -38,23 +46,23 @@ def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages
         NETWORK_MANAGER,
         INTERFACES,
         data_volume_section(data_path),
-        VIRT_HOST_VALIDATE,
+        only_hypervisor(VIRT_HOST_VALIDATE),
         account_section(user),
         file_digests_section(files),
         services_section(units),
         packages_section(packages or {}),
         sysctl_section(sysctl),
-        POOLS,
+        only_hypervisor(POOLS),
         pool_paths_section(pool_paths),
         nfs_client_section(mount_point),
     ]
 
 
 def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,
-                  sysctl=(), pool_paths=(), mount_point="/secondary") -> str:
+                  sysctl=(), pool_paths=(), mount_point="/secondary", hypervisor=True) -> str:
     parts = [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}"
              for section in sections(data_path, user, files, units, packages, sysctl, pool_paths,
-                                     mount_point)]
+                                     mount_point, hypervisor)]
     # A section that fails must not fail the fact (pyinfra fails the host on a
     # non-zero fact command): each prints what it can, the whole ends true.
     return "; ".join(parts) + "; true"
@@ -91,8 +99,9 @@ class HostProbe(FactBase):
     """
 
     def command(self, data_path="/data01", user="kvm-mgr", files=(), units=(), packages=None,
-                sysctl=(), pool_paths=(), mount_point="/secondary"):
-        return probe_command(data_path, user, files, units, packages, sysctl, pool_paths, mount_point)
+                sysctl=(), pool_paths=(), mount_point="/secondary", hypervisor=True):
+        return probe_command(data_path, user, files, units, packages, sysctl, pool_paths, mount_point,
+                             hypervisor)
 
     def process(self, output):
         # data_path only changes the data-volume *command*; parsing ignores it.

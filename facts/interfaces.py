@@ -60,9 +60,10 @@ def interfaces_command() -> str:
         "systemctl -q is-active systemd-resolved 2>/dev/null && echo systemd-resolved; "
         "[ -L /etc/resolv.conf ] && echo resolv-conf-symlink; "
         "echo '@files'; "
-        f"names=\"$(ls /sys/class/net 2>/dev/null) {extra}\"; "
+        # One grep per file for all interface names (fixed strings, whole words).
+        f"pat=''; for n in $(ls /sys/class/net 2>/dev/null) {extra}; do pat=\"$pat -e $n\"; done; "
         f"for f in {globs}; do [ -f \"$f\" ] || continue; "
-        "m=''; for n in $names; do grep -qw -- \"$n\" \"$f\" 2>/dev/null && m=\"$m $n\"; done; "
+        "m=$(grep -owF $pat \"$f\" 2>/dev/null | awk '!seen[$0]++ {printf \" %s\", $0}'); "
         "printf '%s\\t%s\\t%s\\n' \"$f\" \"$(sha1sum < \"$f\" | cut -c1-40)\" \"$m\"; done; "
         f"{contents}; "
         f"echo '@state'; cat {STATE_FILE} 2>/dev/null; true"

@@ -21,7 +21,10 @@ POOLS_COMMAND = (
     "else echo 'virsh: up'; "
     "printf '%s\\n' \"$list\" | while read -r n s a; do [ -n \"$n\" ] || continue; "
     "echo \"pool: $n $s $a\"; "
-    f"{VIRSH} pool-dumpxml \"$n\" 2>/dev/null | awk -v n=\"$n\" "
+    # A persistent pool's definition is libvirt's own file: read it rather
+    # than start one more virsh (a libvirt connection each) per pool.
+    "x=/etc/libvirt/storage/$n.xml; "
+    f"{{ if [ -f \"$x\" ]; then cat \"$x\"; else {VIRSH} pool-dumpxml \"$n\" 2>/dev/null; fi; }} | awk -v n=\"$n\" "
     "'/<pool type=/ {t=$0; sub(/.*<pool type=./, \"\", t); sub(/[^a-z].*/, \"\", t); print \"type: \" n \" \" t} "
     "/<path>/ {p=$0; sub(/^[ \\t]*<path>/, \"\", p); sub(/<\\/path>.*/, \"\", p); print \"path: \" n \" \" p; exit}'; "
     "done; fi"
