@@ -72,8 +72,14 @@ def _group(value: Any) -> str:
 
 
 def cluster_problems(settings: dict) -> list[str]:
-    """TLS needs its three files, readable on the management node."""
+    """TLS needs its three files, readable on the management node; the role
+    account must be in the group that may use libvirt."""
     problems = []
+    for name, host in sorted(settings.items()):
+        if host.in_group("kvm_nodes") and host.libvirt_group not in host.role_account_groups:
+            problems.append(
+                f"host {name}: key 'role_account_groups' = {list(host.role_account_groups)!r} lacks "
+                f"libvirt_group {host.libvirt_group!r}: the role account could not use libvirt")
     for name, host in sorted(settings.items()):
         if not (host.in_group("kvm_nodes") and host.libvirt_tls):
             continue

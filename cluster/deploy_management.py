@@ -12,6 +12,7 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from operations import clustershell, dns, ntp
+from operations._log import warn_once
 
 from .settings import GROUPS, HostSettings, masters_addresses
 
@@ -92,6 +93,9 @@ def chrony_conf(settings: HostSettings, all_settings: dict[str, HostSettings], o
 def configure_dns(settings: HostSettings, probe: dict, all_settings: dict[str, HostSettings]):
     if not settings.in_group("masters"):
         return
+    if not settings.dns_upstream:
+        warn_once("dns_upstream is empty: the masters answer for cluster names only, so no host "
+                  "can resolve outside names (package archives, NTP pools); set dns_upstream")
     dns.dnsmasq(
         name="dnsmasq: DNS for every host and VM, static DHCP for the VMs",
         config=dnsmasq_conf(settings, all_settings),

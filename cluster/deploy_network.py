@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import deploy
 
 from facts.interfaces import Interfaces
@@ -35,7 +35,8 @@ def ssh_target() -> dict:
         "password": data.get("ssh_password"),
         "known_hosts_file": data.get("ssh_known_hosts_file"),
         "strict_host_key_checking": data.get("ssh_strict_host_key_checking") or "accept-new",
-        "sudo": bool(data.get("_sudo")),
+        # --sudo on the command line sets the config, _sudo in data the host.
+        "sudo": bool(data.get("_sudo") or state.config.SUDO),
     }
 
 

@@ -106,6 +106,7 @@ def install_packages(settings: HostSettings, probe: dict):
         packages=host_packages(settings, probe["os"]),
         current=probe["packages"],
         os_family=probe["os"]["family"],
+        os_major=probe["os"]["major"],
     )
 
 

@@ -105,7 +105,7 @@ def host_row(settings, probe: dict | None, pools: list | str | None = None,
             for problem in libvirt_remote.pool_problems(pools or [], settings.primary_pool_name,
                                                         settings.primary_pool_path):
                 row["failures"].append(problem)
-        if row["bridge"] != f"{config_network.BRIDGE} {settings.cluster_interface}":
+        if row["bridge"] is not None and row["bridge"] != f"{config_network.BRIDGE} {settings.cluster_interface}":
             row["failures"].append(f"bridge: expected {config_network.BRIDGE} with "
                                    f"{settings.cluster_interface}, found {row['bridge']}")
     if dns is not None:

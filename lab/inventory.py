@@ -40,6 +40,9 @@ _LAB_DATA = {
     # chronyd may not set the clock of a container (no CAP_SYS_TIME).
     "ntp_set_clock": False,
     "dhcp_router": "172.30.10.1",
+    # Docker's resolver, inside every container: the masters forward outside
+    # names to it, so hosts still reach Debian's archive after the deploy.
+    "dns_upstream": ["127.0.0.11"],
     # The lab key logs in as the role account too (tests connect as kvm-mgr).
     "role_account_keys": [(_STATE / "id_ed25519.pub").read_text().strip()],
 }

@@ -6,7 +6,7 @@ from pyinfra import host
 import posixpath
 
 from pyinfra.api import QuoteString, StringCommand, operation
-from pyinfra.operations import apt, dnf
+from pyinfra.operations import apt, dnf, yum
 
 from facts.packages import SKIPPED_RECORD
 
@@ -23,14 +23,15 @@ def packages_to_install(wanted: list[str], current: dict) -> tuple[list[str], li
 
 
 @operation()
-def install(packages: list[str], current: dict, os_family: str):
+def install(packages: list[str], current: dict, os_family: str, os_major: int | None = None):
     """
     Install the packages that are not installed yet; skip, with a warning,
     those the host's release does not have (Debian 12 has no ``virt-top``).
 
     + packages: package names for this host's distribution and release
     + current: ``probe["packages"]`` (installed, available, missing)
-    + os_family: ``debian`` (apt, without recommends) or ``rhel`` (dnf)
+    + os_family: ``debian`` (apt, without recommends) or ``rhel`` (dnf; yum before 8)
+    + os_major: the release's major version
 
     **Example:**
 
@@ -57,7 +58,9 @@ def install(packages: list[str], current: dict, os_family: str):
             return
         host.noop(f"packages installed: {', '.join(n for n in packages if n not in skipped)}")
         return
-    if os_family == "rhel":
+    if os_family == "rhel" and os_major is not None and os_major < 8:
+        yield from yum.packages._inner(packages=todo)
+    elif os_family == "rhel":
         yield from dnf.packages._inner(packages=todo)
     else:
         yield from apt.packages._inner(packages=todo, extra_install_args="--no-install-recommends")

@@ -55,7 +55,10 @@ arm() {
         say "the new configuration does not validate (nothing was changed): $out"
         exit 1
     fi
-    rm -rf "$BACKUP" && mkdir -p "$BACKUP/files" || exit 1
+    # The same plan armed again (its running state drifted): keep the older
+    # backup (it may hold the pre-bridge configuration), never overwrite it.
+    if [ -d "$BACKUP" ]; then mv "$BACKUP" "$BACKUP.$(date +%Y%m%d%H%M%S)" || exit 1; fi
+    mkdir -p "$BACKUP/files" || exit 1
     lines "$INSTALL
 $REMOVE" | while IFS= read -r f; do
         [ -e "$f" ] && cp -a --parents "$f" "$BACKUP/files/"

@@ -49,7 +49,7 @@ def test_libvirtd_conf_never_allows_unauthenticated_tcp(tls):
     assert settings["auth_tcp"] == '"sasl"'
     assert settings["listen_tcp"] == "0"
     assert settings["unix_sock_group"] == '"libvirt"'
-    assert settings["unix_sock_rw_perms"] == '"0770"'
+    assert settings["unix_sock_rw_perms"] == '"0660"'
     assert settings["listen_tls"] == ("1" if tls else "0")
     if tls:
         assert settings["tls_no_verify_certificate"] == "0"
@@ -95,3 +95,10 @@ def test_bad_kvm_settings(data, expected):
     with pytest.raises(ConfigError) as error:
         validate(hosts(kvm01=(("kvm_nodes",), data)))
     assert f"host kvm01: {expected}" in str(error.value)
+
+
+def test_the_role_account_must_be_in_the_libvirt_group():
+    with pytest.raises(ConfigError) as error:
+        validate(hosts(kvm01=(("kvm_nodes",), {"role_account_groups": ["kvm"]})))
+    assert ("host kvm01: key 'role_account_groups' = ['kvm'] lacks libvirt_group 'libvirt'"
+            in str(error.value))
