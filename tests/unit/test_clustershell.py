@@ -1,22 +1,10 @@
 """ClusterShell groups from the inventory (the ``local`` source's flat file)."""
 
-import pytest
-
-from cluster import config_management, settings as model
+from cluster import settings as model
 from cluster import deploy_management as step
 from operations import clustershell
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr0Wd8aZ1dm6Uq3UwM3ZiJ0m6yO5Z3y7V2n0cTm1k2a admin@mgmt01"
-
-
-@pytest.fixture(autouse=True)
-def management_concern(monkeypatch):
-    """The model with this concern registered (a no-op once settings.CONCERNS has it)."""
-    if config_management not in model.CONCERNS:
-        fields = model.FIELDS + config_management.FIELDS
-        monkeypatch.setattr(model, "CONCERNS", model.CONCERNS + (config_management,))
-        monkeypatch.setattr(model, "FIELDS", fields)
-        monkeypatch.setattr(model, "FIELDS_BY_KEY", {spec.key: spec for spec in fields})
 
 
 def test_groups_file_from_the_inventory():

@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from cluster import config_management, settings as model
 from cluster import deploy_management as step
 from operations import dns
@@ -13,16 +11,6 @@ VMS = [
     {"name": "vm01", "mac": "52:54:00:AA:00:01", "ip": "172.30.10.101"},
     {"name": "web", "mac": "52:54:00:aa:00:02", "ip": "172.30.10.102", "cpus": 2},
 ]
-
-
-@pytest.fixture(autouse=True)
-def management_concern(monkeypatch):
-    """The model with this concern registered (a no-op once settings.CONCERNS has it)."""
-    if config_management not in model.CONCERNS:
-        fields = model.FIELDS + config_management.FIELDS
-        monkeypatch.setattr(model, "CONCERNS", model.CONCERNS + (config_management,))
-        monkeypatch.setattr(model, "FIELDS", fields)
-        monkeypatch.setattr(model, "FIELDS_BY_KEY", {spec.key: spec for spec in fields})
 
 
 def cluster(**common):

@@ -3,22 +3,12 @@ naming the host, the key, the entry and what is wrong."""
 
 import pytest
 
-from cluster import config_management, settings as model
+from cluster import settings as model
 from cluster.settings import ConfigError
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr0Wd8aZ1dm6Uq3UwM3ZiJ0m6yO5Z3y7V2n0cTm1k2a admin@mgmt01"
 VM1 = {"name": "vm01", "mac": "52:54:00:aa:00:01", "ip": "172.30.10.101"}
 VM2 = {"name": "vm02", "mac": "52:54:00:aa:00:02", "ip": "172.30.10.102"}
-
-
-@pytest.fixture(autouse=True)
-def management_concern(monkeypatch):
-    """The model with this concern registered (a no-op once settings.CONCERNS has it)."""
-    if config_management not in model.CONCERNS:
-        fields = model.FIELDS + config_management.FIELDS
-        monkeypatch.setattr(model, "CONCERNS", model.CONCERNS + (config_management,))
-        monkeypatch.setattr(model, "FIELDS", fields)
-        monkeypatch.setattr(model, "FIELDS_BY_KEY", {spec.key: spec for spec in fields})
 
 
 def validate(mgmt02=None, **common):
