@@ -138,3 +138,36 @@ def test_second_deploy_changes_nothing(deployed, manifest):
     changed = {op["name"]: op["hosts_with_change"] for op in plan.json()["plan"] if op["hosts_with_change"]}
     assert not {name: hosts for name, hosts in changed.items()
                 if any(word in name for word in ("dnsmasq", "chrony", "ClusterShell", "Management"))}, changed
+
+
+def test_a_client_outside_the_cluster_network_gets_no_answer(deployed):
+    """The master gets a second network (as a master with a public side would);
+    a client there asks the master's address on it: dnsmasq does not listen
+    there, so there is no answer. (dnsmasq cannot filter by source address: a
+    query routed into the cluster network is a firewall's business, see README.)"""
+    client = docker.from_env(version="auto")
+    ipam = docker.types.IPAMConfig(pool_configs=[
+        docker.types.IPAMPool(subnet="172.30.99.0/24", gateway="172.30.99.1")])
+    outside = client.networks.create("kvmlab-outside", ipam=ipam, labels={"kvmlab.test": "1"})
+    master = client.containers.get("kvmlab-mgmt01")
+    try:
+        outside.connect(master, ipv4_address="172.30.99.11")
+        probe = client.containers.create(
+            master.image, ["dig", "+time=2", "+tries=1", "@172.30.99.11", "kvm01.cluster.lan"],
+            name="kvmlab-outside-client", network="kvmlab-outside", labels={"kvmlab.test": "1"})
+        try:
+            probe.start()
+            status = probe.wait(timeout=60)["StatusCode"]
+            output = probe.logs().decode(errors="replace")
+        finally:
+            probe.remove(force=True)
+        assert status != 0, output
+        assert "172.30.10.41" not in output
+        assert "connection refused" in output or "no servers could be reached" in output, output
+        # The same master still answers on the cluster network.
+        assert "172.30.10.41" in dig("kvm02", MASTERS["mgmt01"], "kvm01")
+    finally:
+        try:
+            outside.disconnect(master, force=True)
+        finally:
+            outside.remove()

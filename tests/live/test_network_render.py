@@ -1,0 +1,88 @@
+"""Bonds, validated by the backends' own tools on a real host.
+
+This kernel has no bonding (nor VLAN) driver, so a bond cannot be brought up
+in the lab. What can be checked for real: the files the deploy renders for a
+bond (802.3ad, MTU 9000, under br0) are accepted by ``netplan generate`` (and
+turned into systemd-networkd units with a bond) and by ifupdown's own parser,
+both run on a lab host (Debian 12's netplan.io 0.106 and ifupdown 0.8). A
+broken file is refused by the same tools, so the checks can fail.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+import lab
+from operations.network import Bond, plan_bridge, render_plan
+
+HOST = "kvm03"
+
+# Facts of a host with two NICs (as facts.interfaces reports them).
+INTERFACES = {
+    "links": {
+        "lo": {"kind": "loopback", "master": None, "mtu": 65536, "mac": "00:00:00:00:00:00",
+               "up": True, "ipv4": ["127.0.0.1/8"], "ipv6": []},
+        "eno1": {"kind": "ether", "master": None, "mtu": 1500, "mac": "52:54:00:1e:0a:29",
+                 "up": True, "ipv4": ["172.30.10.41/24"], "ipv6": []},
+        "eno2": {"kind": "ether", "master": None, "mtu": 1500, "mac": "52:54:00:1e:0a:2a",
+                 "up": True, "ipv4": [], "ipv6": []},
+    },
+    "default4": {"gateway": "172.30.10.1", "dev": "eno1"},
+    "default6": None, "tools": [], "files": {}, "contents": {}, "last_transaction": None,
+}
+
+
+def bond_plan():
+    return plan_bridge(
+        address="172.30.10.41/24", interfaces=INTERFACES, bridge="br0", mtu=9000,
+        bond=Bond(name="bond0", members=("eno1", "eno2"), mode="802.3ad", miimon=100,
+                  xmit_hash_policy="layer3+4"),
+        dns=("172.30.10.11", "172.30.10.12"), search="cluster.lan",
+    )
+
+
+def write_tree(root: str, files: dict) -> None:
+    """Write rendered files under ``root`` on the lab host."""
+    script = [f"rm -rf {root}"]
+    for path, (content, _mode) in files.items():
+        target = f"{root}{path}"
+        script.append(f"mkdir -p {shlex.quote(target.rsplit('/', 1)[0])}")
+        script.append(f"printf '%s' {shlex.quote(content)} > {shlex.quote(target)}")
+    rc, output = lab.exec(HOST, " && ".join(script))
+    assert rc == 0, output
+
+
+def test_netplan_accepts_the_bond_and_generates_networkd_units(lab_up):
+    rendered = render_plan(bond_plan(), "netplan", INTERFACES)
+    write_tree("/tmp/np", rendered.files)
+    rc, output = lab.exec(HOST, "netplan generate --root-dir /tmp/np && "
+                                "cat /tmp/np/run/systemd/network/*bond0*.netdev")
+    assert rc == 0, output
+    assert "Kind=bond" in output and "Mode=802.3ad" in output, output
+    assert "TransmitHashPolicy=layer3+4" in output and "MTUBytes=9000" in output, output
+
+
+def test_netplan_refuses_a_broken_file(lab_up):
+    files = render_plan(bond_plan(), "netplan", INTERFACES).files
+    path, (content, mode) = next(iter(files.items()))
+    write_tree("/tmp/np-bad", {path: (content.replace("bonds:", "bondz:"), mode)})
+    rc, output = lab.exec(HOST, "netplan generate --root-dir /tmp/np-bad")
+    assert rc != 0, output
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_ifupdown_parses_the_bond(lab_up, broken):
+    files = render_plan(bond_plan(), "ifupdown", INTERFACES).files
+    text = "".join(content for path, (content, _) in files.items() if "/etc/network/" in path)
+    assert "bond-slaves" in text or "bond-mode" in text, text
+    if broken:
+        text = text.replace("iface br0 inet static", "iface br0 inet stattic")
+    write_tree("/tmp/ifu", {"/interfaces": (text, "644")})
+    rc, output = lab.exec(HOST, "ifup --no-act -i /tmp/ifu/interfaces br0 bond0 2>&1")
+    if broken:
+        assert rc != 0, output
+    else:
+        assert rc == 0, output
+        assert "bond" in output.lower() or output.strip() == "", output
