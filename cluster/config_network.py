@@ -1,4 +1,4 @@
-"""Configuration of the network step: bridge br0 (over an optional bond), resolvers,
+"""Configuration of the network step: bridge br0 (over an optional bond and VLAN), resolvers,
 the backend and the commit-confirm timeout.
 
 The common case needs no per-host data: the bridge takes the host's cluster
@@ -67,8 +67,11 @@ FIELDS = (
     Field("bridge_gateway", None, f.optional(f.ipv4_address),
           "br0's IPv4 gateway (default: the host's current default gateway)"),
     Field("bridge_uplink", None, f.optional(f.interface_name),
-          "the interface br0 takes over (default: the one carrying the host's address); "
-          "ignored with a bond"),
+          "the interface br0 takes over, with bridge_vlan the one the VLAN goes on (default: "
+          "the one carrying the host's address); ignored with a bond"),
+    Field("bridge_vlan", None, f.optional(f.integer(1, 4094)),
+          "802.1Q VLAN id: br0's port is VLAN interface <uplink or bond>.<id>, e.g. bond0.100 "
+          "(default: untagged)"),
     Field("bond_enable", False, f.boolean, "put bond bond_name (of bond_members) under br0"),
     Field("bond_name", "bond0", f.interface_name, "the bond's interface name"),
     Field("bond_members", (), interface_names, "the bond's member interfaces"),
@@ -77,7 +80,8 @@ FIELDS = (
     Field("bond_xmit_hash_policy", "layer3+4", f.choice(*XMIT_HASH_POLICIES),
           "transmit hash policy (802.3ad, balance-xor)"),
     Field("network_mtu", None, f.optional(f.integer(576, 9216)),
-          "MTU of br0, its uplink or bond and the bond members, e.g. 9000 (default: unchanged)"),
+          "MTU of br0, its VLAN, its uplink or bond and the bond members, e.g. 9000 "
+          "(default: unchanged)"),
     Field("network_dns", None, f.optional(f.ipv4_addresses),
           "DNS resolvers of the host (default: the masters' addresses, primary first)"),
     Field("network_dns_search", None, f.optional(f.domain_name),
@@ -156,10 +160,25 @@ def _host_problems(name: str, s) -> list[str]:
             problems.append(f"host {name}: key 'bond_name' = {s.bond_name!r}: the bridge's name")
     if s.bridge_uplink == BRIDGE:
         problems.append(f"host {name}: key 'bridge_uplink' = {s.bridge_uplink!r}: the bridge itself")
+    problems += _vlan_problems(name, s)
     if s.network_ipv6 == "static" and not s.network_ipv6_address:
         problems.append(f"host {name}: key 'network_ipv6_address' is missing: "
                         "network_ipv6 = 'static' needs an address")
     return problems
+
+
+def _vlan_problems(name: str, s) -> list[str]:
+    """The VLAN interface's name, where the data gives its link (the bond, or
+    bridge_uplink), must fit the kernel's 15 characters; the host's own uplink is
+    checked when the plan is made."""
+    link = s.bond_name if s.bond_enable else s.bridge_uplink
+    if s.bridge_vlan is None or link is None:
+        return []
+    vlan = f"{link}.{s.bridge_vlan}"
+    if len(vlan) > 15:
+        return [f"host {name}: key 'bridge_vlan' = {s.bridge_vlan!r}: the VLAN interface {vlan} "
+                "would be longer than 15 characters, the kernel's limit for an interface name"]
+    return []
 
 
 def cluster_problems(settings: dict) -> list[str]:
@@ -191,7 +210,8 @@ def cluster_problems(settings: dict) -> list[str]:
 def packages(settings, os_release: dict) -> list[str]:
     """The packages the chosen backends need, per distribution (installed before the step).
 
-    Debian: ifupdown and bridge-utils (ifenslave for a bond); RHEL/CentOS 7 and 8
+    Debian: ifupdown and bridge-utils (ifenslave for a bond, vlan for ifupdown's VLAN
+    hooks); RHEL/CentOS 7 and 8
     with network-scripts: the legacy scripts (8) and bridge-utils (7). Ubuntu
     (netplan, networkd) and RHEL 9 (NetworkManager) need nothing more.
     """
@@ -200,7 +220,8 @@ def packages(settings, os_release: dict) -> list[str]:
     family, os_id, major = os_release.get("family"), os_release.get("id"), os_release.get("major")
     backend = settings.network_backend
     if backend == "ifupdown" or (backend == "auto" and family == "debian" and os_id != "ubuntu"):
-        return ["ifupdown", "bridge-utils"] + (["ifenslave"] if settings.bond_enable else [])
+        return (["ifupdown", "bridge-utils"] + (["ifenslave"] if settings.bond_enable else [])
+                + (["vlan"] if settings.bridge_vlan is not None else []))
     if backend == "ifcfg" or (backend == "auto" and family == "rhel" and major in (7, 8)):
         return ["bridge-utils"] if major == 7 else ["network-scripts"]
     return []

@@ -55,7 +55,7 @@ def network_plan(settings: HostSettings, all_settings: dict, interfaces: dict
         plan = network.plan_bridge(
             address=cfg.bridge_interface(settings), interfaces=interfaces,
             gateway=settings.bridge_gateway, uplink=settings.bridge_uplink,
-            bond=bond_of(settings), mtu=settings.network_mtu,
+            bond=bond_of(settings), vlan=settings.bridge_vlan, mtu=settings.network_mtu,
             dns=cfg.resolvers(settings, all_settings), search=cfg.search_domain(settings),
             ipv6=settings.network_ipv6, ipv6_address=settings.network_ipv6_address,
             ipv6_gateway=settings.network_ipv6_gateway, bridge=cfg.BRIDGE,

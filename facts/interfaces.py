@@ -99,7 +99,7 @@ def _link(entry: dict) -> dict:
             addrs4.append(cidr)
         elif addr.get("family") == "inet6" and addr.get("scope") == "global":
             addrs6.append(cidr)
-    return {
+    link = {
         "kind": info.get("info_kind") or ("loopback" if entry.get("link_type") == "loopback" else "ether"),
         "master": entry.get("master"),
         "slave_kind": info.get("info_slave_kind"),
@@ -109,6 +109,11 @@ def _link(entry: dict) -> dict:
         "ipv4": addrs4,
         "ipv6": addrs6,
     }
+    if link["kind"] == "vlan":
+        # ``ip -j`` names the VLAN's link (``eno1.100@eno1``) and its id.
+        link["parent"] = entry.get("link")
+        link["vlan_id"] = (info.get("info_data") or {}).get("id")
+    return link
 
 
 def _default_route(routes: list) -> dict | None:
@@ -123,7 +128,8 @@ def parse_interfaces(lines: list[str]) -> dict:
 
     ``links`` maps each interface to its kind (``ether``, ``veth``, ``bridge``,
     ``bond``, ``vlan``, ``loopback``...), its ``master`` (the bridge or bond
-    it is a port of), MTU, MAC, and IPv4/IPv6 (global) addresses as CIDRs.
+    it is a port of), MTU, MAC, and IPv4/IPv6 (global) addresses as CIDRs; a
+    VLAN also its ``parent`` (the interface it is on) and ``vlan_id``.
     ``files`` maps each network config file that exists to its sha1 and the
     interface names it mentions; ``contents`` holds the few files read whole.
     """

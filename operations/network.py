@@ -66,6 +66,16 @@ class NetworkPlanError(ValueError):
     """The plan cannot be made from the data and this host's facts."""
 
 
+# The kernel's limit on an interface name (IFNAMSIZ less the final NUL).
+IFNAME_MAX = 15
+
+
+def vlan_name(link: str, vlan: int) -> str:
+    """The VLAN interface's name, ``link.id``: the form ifupdown's vlan hooks and the
+    network-scripts read the link and the id from."""
+    return f"{link}.{vlan}"
+
+
 @dataclass(frozen=True)
 class Bond:
     name: str
@@ -95,8 +105,9 @@ class NetworkPlan:
     bridge: str
     address: str                 # 172.30.10.41/24
     gateway: str
-    uplink: str                  # the bridge's one port: an interface, or the bond
+    uplink: str                  # an interface, or the bond: the bridge's port, or the VLAN's link
     bond: Bond | None = None
+    vlan: int | None = None      # tagged: the bridge's port is VLAN ``uplink.vlan``
     mtu: int | None = None
     dns: tuple[str, ...] = ()
     search: str | None = None
@@ -113,11 +124,23 @@ class NetworkPlan:
         return ipaddress.IPv4Interface(self.address).network.prefixlen
 
     @property
+    def vlan_device(self) -> str | None:
+        """The VLAN interface on the uplink (``bond0.100``), when the bridge is tagged."""
+        return None if self.vlan is None else vlan_name(self.uplink, self.vlan)
+
+    @property
+    def port(self) -> str:
+        """The bridge's one port: the VLAN interface, else the uplink."""
+        return self.vlan_device or self.uplink
+
+    @property
     def devices(self) -> tuple[str, ...]:
-        """Every interface the bridge takes over: the uplink, or the bond and its members."""
+        """Every interface the bridge takes over: the VLAN interface if any, then the
+        uplink, or the bond and its members."""
+        vlan = (self.vlan_device,) if self.vlan_device else ()
         if self.bond:
-            return (self.bond.name, *self.bond.members)
-        return (self.uplink,)
+            return (*vlan, self.bond.name, *self.bond.members)
+        return (*vlan, self.uplink)
 
     @property
     def ethernets(self) -> tuple[str, ...]:
@@ -206,12 +229,43 @@ def find_uplink(interfaces: dict, bridge: str, ip: str) -> str:
         f"no interface carries {ip} and there is no default route: set bridge_uplink")
 
 
+def _vlan_link(links: dict, name: str) -> str | None:
+    """The interface VLAN interface ``name`` is on: from the facts, else from a ``link.id`` name."""
+    parent = links.get(name, {}).get("parent")
+    if parent:
+        return parent
+    head, _, tail = name.rpartition(".")
+    return head if head in links and tail.isdigit() else None
+
+
+def _uplink_of_vlan(links: dict, name: str, ip: str, vlan: int | None) -> str:
+    """The address is on VLAN interface ``name``: the bridge takes over the interface
+    it is on, tagged with the same id (which ``bridge_vlan`` must say)."""
+    vid, parent = links[name].get("vlan_id"), _vlan_link(links, name)
+    if parent is None:
+        raise NetworkPlanError(f"the address {ip} is on VLAN interface {name}, on an unknown "
+                               "interface: set bridge_uplink and bridge_vlan")
+    if vlan is None:
+        raise NetworkPlanError(f"the address {ip} is on {name}, VLAN {vid or '?'} of {parent}: "
+                               "set bridge_vlan")
+    if vid is not None and vid != vlan:
+        raise NetworkPlanError(
+            f"key 'bridge_vlan' = {vlan}: the address {ip} is on {name}, VLAN {vid} of {parent}: "
+            f"set bridge_vlan = {vid}, or bridge_uplink to move the address to VLAN {vlan}")
+    return parent
+
+
 def plan_bridge(*, address: str, interfaces: dict, gateway: str | None = None,
-                uplink: str | None = None, bond: Bond | None = None, mtu: int | None = None,
+                uplink: str | None = None, bond: Bond | None = None, vlan: int | None = None,
+                mtu: int | None = None,
                 dns=(), search: str | None = None, ipv6: str = "auto",
                 ipv6_address: str | None = None, ipv6_gateway: str | None = None,
                 bridge: str = "br0") -> NetworkPlan:
     """The plan from the (validated) settings and the host's facts.
+
+    With ``vlan``, the bridge's port is VLAN interface ``<uplink>.<vlan>`` on the
+    uplink (the interface or the bond); a host whose address is on such a VLAN
+    interface today keeps the interface it is on as its uplink.
 
     Raises :class:`NetworkPlanError`, naming the data key and value, when an
     interface named in the data does not exist on the host, or when the
@@ -232,15 +286,25 @@ def plan_bridge(*, address: str, interfaces: dict, gateway: str | None = None,
             raise NetworkPlanError(
                 f"key 'bridge_uplink' = {uplink!r}: no such interface on this host "
                 f"(interfaces: {', '.join(sorted(links))})")
+        if vlan is not None and links[uplink]["kind"] == "vlan":
+            raise NetworkPlanError(
+                f"key 'bridge_uplink' = {uplink!r}: a VLAN interface; with bridge_vlan = {vlan}, "
+                f"name the interface the VLAN goes on ({_vlan_link(links, uplink) or 'its link'})")
         port = uplink
     else:
         port = find_uplink(interfaces, bridge, ip)
+        if links[port]["kind"] == "vlan":
+            port = _uplink_of_vlan(links, port, ip, vlan)
         kind = links[port]["kind"]
         if kind == "bond":
             raise NetworkPlanError(
                 f"the address {ip} is on bond {port}: set bond_enable, bond_name and bond_members")
         if kind in ("loopback", "bridge"):
             raise NetworkPlanError(f"the address {ip} is on {port} ({kind}): set bridge_uplink")
+    if vlan is not None and len(vlan_name(port, vlan)) > IFNAME_MAX:
+        raise NetworkPlanError(
+            f"key 'bridge_vlan' = {vlan}: the VLAN interface {vlan_name(port, vlan)} would be longer "
+            f"than {IFNAME_MAX} characters, the kernel's limit for an interface name")
     if gateway is None:
         route = interfaces.get("default4") or {}
         gateway = route.get("gateway")
@@ -250,7 +314,7 @@ def plan_bridge(*, address: str, interfaces: dict, gateway: str | None = None,
             raise NetworkPlanError(
                 f"the host's default gateway {gateway} is outside {subnet}: set bridge_gateway")
     return NetworkPlan(bridge=bridge, address=str(ipaddress.IPv4Interface(address)),
-                       gateway=gateway, uplink=port, bond=bond, mtu=mtu, dns=tuple(dns),
+                       gateway=gateway, uplink=port, bond=bond, vlan=vlan, mtu=mtu, dns=tuple(dns),
                        search=search, ipv6=ipv6, ipv6_address=ipv6_address,
                        ipv6_gateway=ipv6_gateway)
 
@@ -259,7 +323,8 @@ def plan_bridge(*, address: str, interfaces: dict, gateway: str | None = None,
 
 def _context(plan: NetworkPlan) -> dict:
     return dict(bridge=plan.bridge, address=plan.address, ip=plan.ip, prefix=plan.prefix,
-                gateway=plan.gateway, port=plan.uplink, uplink=plan.uplink, bond=plan.bond,
+                gateway=plan.gateway, port=plan.port, uplink=plan.uplink, bond=plan.bond,
+                vlan=plan.vlan, vlan_device=plan.vlan_device,
                 mtu=plan.mtu, dns=list(plan.dns), search=plan.search, ipv6=plan.ipv6,
                 ipv6_address=plan.ipv6_address, ipv6_gateway=plan.ipv6_gateway,
                 ethernets=list(plan.ethernets))
@@ -297,15 +362,30 @@ def _ifupdown_main_ok(interfaces: dict, plan: NetworkPlan) -> bool:
 
 
 def _flush(plan: NetworkPlan) -> list[str]:
-    return [f"ip -4 addr flush dev {device} scope global" for device in plan.ethernets]
+    """The old addresses go: the ethernets', and the VLAN interface's if it exists
+    (the host's address may be on it today; the old configuration's ifdown may
+    have removed it already)."""
+    flush = [f"ip -4 addr flush dev {device} scope global" for device in plan.ethernets]
+    if plan.vlan_device:
+        flush.append(f"[ ! -e /sys/class/net/{plan.vlan_device} ] || "
+                     f"ip -4 addr flush dev {plan.vlan_device} scope global")
+    return flush
+
+
+def _virtual(plan: NetworkPlan) -> list[str]:
+    """The interfaces the configuration creates under the bridge, lowest first."""
+    return ([plan.bond.name] if plan.bond else []) + ([plan.vlan_device] if plan.vlan_device else [])
 
 
 def _render_ifupdown(plan: NetworkPlan, interfaces: dict) -> Rendered:
     files = {IFUPDOWN_FILE: (render("network/ifupdown-br0.j2", **_context(plan)), "644")}
     if not _ifupdown_main_ok(interfaces, plan):
         files[IFUPDOWN_MAIN] = (render("network/ifupdown-interfaces.j2"), "644")
-    ups = ([plan.bond.name] if plan.bond else []) + [plan.bridge]
+    # Tagged without a bond, the VLAN's link is brought up first (its MTU before the VLAN's).
+    link = [plan.uplink] if plan.vlan_device and not plan.bond else []
+    ups = link + _virtual(plan) + [plan.bridge]
     downs = list(reversed(ups))
+    created = list(reversed(_virtual(plan) + [plan.bridge]))
     # Whatever ifupdown brought up the old way goes down with the old files.
     old = " ".join([*plan.devices, plan.bridge])
     return Rendered(
@@ -315,7 +395,7 @@ def _render_ifupdown(plan: NetworkPlan, interfaces: dict) -> Rendered:
         pre_switch=(f"for d in {old}; do ifquery --state \"$d\" >/dev/null 2>&1 && ifdown --force \"$d\"; done",),
         apply=(*_flush(plan), *(f"ifup {device}" for device in ups)),
         unapply=(*(f"ifdown --force {device}" for device in downs),
-                 *(f"ip link del {device} 2>/dev/null" for device in downs)),
+                 *(f"ip link del {device} 2>/dev/null" for device in created)),
         reapply=("ifup -a",),
     )
 
@@ -324,7 +404,7 @@ def _render_netplan(plan: NetworkPlan, interfaces: dict) -> Rendered:
     files = {NETPLAN_FILE: (render("network/netplan.yaml.j2", **_context(plan)), "600")}
     if "cloud-init" in interfaces.get("tools", []):
         files[CLOUD_INIT_FILE] = (render("network/cloud-init-network.cfg.j2"), "644")
-    downs = [plan.bridge] + ([plan.bond.name] if plan.bond else [])
+    downs = [plan.bridge, *reversed(_virtual(plan))]
     # netplan generate reads every file of /etc/netplan: check the set as it will be.
     check = (
         "root=$(mktemp -d) && mkdir -p \"$root/etc/netplan\" && "
@@ -346,6 +426,8 @@ def _render_netplan(plan: NetworkPlan, interfaces: dict) -> Rendered:
 def _render_ifcfg(plan: NetworkPlan, interfaces: dict) -> Rendered:
     ctx = _context(plan)
     files = {f"{IFCFG_DIR}/ifcfg-{plan.bridge}": (render("network/ifcfg-bridge.j2", **ctx), "644")}
+    if plan.vlan_device:
+        files[f"{IFCFG_DIR}/ifcfg-{plan.vlan_device}"] = (render("network/ifcfg-vlan.j2", **ctx), "644")
     if plan.bond:
         files[f"{IFCFG_DIR}/ifcfg-{plan.bond.name}"] = (render("network/ifcfg-bond.j2", **ctx), "644")
         for member in plan.bond.members:
@@ -353,15 +435,18 @@ def _render_ifcfg(plan: NetworkPlan, interfaces: dict) -> Rendered:
                 render("network/ifcfg-port.j2", device=member, master=plan.bond.name,
                        slave_kind="bond", mtu=plan.mtu), "644")
     else:
+        # Tagged, the interface is the VLAN's link: no BRIDGE, no address.
+        master = None if plan.vlan_device else plan.bridge
         files[f"{IFCFG_DIR}/ifcfg-{plan.uplink}"] = (
-            render("network/ifcfg-port.j2", device=plan.uplink, master=plan.bridge,
-                   slave_kind="bridge", mtu=plan.mtu), "644")
-    downs = [plan.bridge] + ([plan.bond.name] if plan.bond else [])
+            render("network/ifcfg-port.j2", device=plan.uplink, master=master,
+                   slave_kind="bridge", mtu=plan.mtu, vlan_device=plan.vlan_device), "644")
+    downs = [plan.bridge, *reversed(_virtual(plan))]
+    old = [*([plan.vlan_device] if plan.vlan_device else []), *plan.ethernets]
     return Rendered(
         backend="ifcfg",
         files=files,
         validate=tuple(f"sh -n {STAGED}{path}" for path in files),
-        pre_switch=(f"for d in {' '.join(plan.ethernets)}; do ifdown \"$d\" 2>/dev/null; done",),
+        pre_switch=(f"for d in {' '.join(old)}; do ifdown \"$d\" 2>/dev/null; done",),
         apply=(*_flush(plan), "systemctl enable network", "systemctl restart network"),
         unapply=(*(f"ifdown {device} 2>/dev/null" for device in downs),
                  *(f"ip link del {device} 2>/dev/null" for device in downs)),
@@ -378,25 +463,35 @@ def _render_networkmanager(plan: NetworkPlan, interfaces: dict) -> Rendered:
     bridge_id = f"kvm-cluster-{plan.bridge}"
     files = {_nm_file(bridge_id): (
         render("network/nm-bridge.nmconnection.j2", id=bridge_id, uuid=_nm_uuid(bridge_id), **ctx), "600")}
-    ports = []
+    link_up = ()
+    if plan.vlan_device:
+        vlan_id = f"kvm-cluster-{plan.bridge}-port-{plan.vlan_device}"
+        files[_nm_file(vlan_id)] = (render("network/nm-vlan.nmconnection.j2", id=vlan_id,
+                                           uuid=_nm_uuid(vlan_id), **ctx), "600")
+        # The VLAN's link comes up first: NetworkManager creates the VLAN on an existing link.
+        link_up = (f"nmcli connection up kvm-cluster-{plan.uplink}",)
     if plan.bond:
         bond_id = f"kvm-cluster-{plan.bond.name}"
         files[_nm_file(bond_id)] = (render("network/nm-bond.nmconnection.j2", id=bond_id,
                                            uuid=_nm_uuid(bond_id), **ctx), "600")
         ports = [(member, plan.bond.name, "bond") for member in plan.bond.members]
+    elif plan.vlan_device:
+        ports = [(plan.uplink, None, None)]     # the VLAN's link, no port of anything
     else:
         ports = [(plan.uplink, plan.bridge, "bridge")]
     for device, master, kind in ports:
-        port_id = f"kvm-cluster-{master}-port-{device}"
+        port_id = f"kvm-cluster-{master}-port-{device}" if master else f"kvm-cluster-{device}"
         files[_nm_file(port_id)] = (render("network/nm-port.nmconnection.j2", id=port_id,
                                            uuid=_nm_uuid(port_id), device=device, master=master,
-                                           slave_kind=kind, mtu=plan.mtu), "600")
+                                           slave_kind=kind, mtu=plan.mtu,
+                                           vlan_device=plan.vlan_device), "600")
     return Rendered(
         backend="networkmanager",
         files=files,
         apply=("systemctl enable NetworkManager", "systemctl start NetworkManager",
-               "nmcli connection reload", f"nmcli connection up {bridge_id}"),
-        unapply=(f"nmcli connection down {bridge_id}", f"ip link del {plan.bridge} 2>/dev/null"),
+               "nmcli connection reload", *link_up, f"nmcli connection up {bridge_id}"),
+        unapply=(f"nmcli connection down {bridge_id}", f"ip link del {plan.bridge} 2>/dev/null",
+                 *((f"ip link del {plan.vlan_device} 2>/dev/null",) if plan.vlan_device else ())),
         reapply=("nmcli connection reload",
                  *(f"nmcli device connect {device}" for device in plan.ethernets)),
     )
@@ -457,8 +552,11 @@ def runtime_matches(plan: NetworkPlan, interfaces: dict) -> list[str]:
         return [f"no bridge {plan.bridge}"]
     if plan.address not in bridge["ipv4"]:
         missing.append(f"{plan.bridge} does not carry {plan.address}")
-    if links.get(plan.uplink, {}).get("master") != plan.bridge:
-        missing.append(f"{plan.uplink} is not a port of {plan.bridge}")
+    port = links.get(plan.port, {})
+    if port.get("master") != plan.bridge:
+        missing.append(f"{plan.port} is not a port of {plan.bridge}")
+    if plan.vlan_device and port and not _is_vlan_of(port, plan.vlan, plan.uplink):
+        missing.append(f"{plan.port} is not VLAN {plan.vlan} of {plan.uplink}")
     if plan.bond:
         for member in plan.bond.members:
             if links.get(member, {}).get("master") != plan.bond.name:
@@ -469,6 +567,11 @@ def runtime_matches(plan: NetworkPlan, interfaces: dict) -> list[str]:
     if plan.mtu and bridge.get("mtu") != plan.mtu:
         missing.append(f"{plan.bridge} has MTU {bridge.get('mtu')}, not {plan.mtu}")
     return missing
+
+
+def _is_vlan_of(link: dict, vlan: int, parent: str) -> bool:
+    return (link.get("kind") == "vlan" and link.get("vlan_id") == vlan
+            and link.get("parent") == parent)
 
 
 def transaction_id(plan_files: dict, remove) -> str:
@@ -491,7 +594,7 @@ def transaction(plan: NetworkPlan, rendered: Rendered, timeout: int, txn: str) -
     return render(
         "network/transaction.sh.j2", txn=txn, backend=rendered.backend, bridge=plan.bridge,
         address=plan.address, timeout=timeout, nm_stop=rendered.nm_stop,
-        runtime_devices=[*plan.ethernets, *([plan.bond.name] if plan.bond else []), plan.bridge],
+        runtime_devices=[*plan.ethernets, *_virtual(plan), plan.bridge],
         install=_sh_lines(rendered.files), in_place=_sh_lines(in_place),
         remove=_sh_lines(rendered.remove), validate=list(rendered.validate),
         pre_switch=list(rendered.pre_switch), apply=list(rendered.apply),
@@ -652,7 +755,7 @@ def bridge(plan: dict | None = None, problem: str | None = None, backend: str = 
            interfaces: dict | None = None, network_manager: dict | None = None,
            nm_policy: str = "disable", confirm_timeout: int = 60, ssh: dict | None = None):
     """
-    Put the host's primary address on bridge br0 (over its uplink or a bond), with
+    Put the host's primary address on bridge br0 (over its uplink or a bond, or a VLAN on either), with
     commit-confirm: the host rolls back by itself unless the deploy reaches it
     again over a new SSH connection.
 
@@ -696,7 +799,7 @@ def bridge(plan: dict | None = None, problem: str | None = None, backend: str = 
     in_place = files_in_place(rendered, interfaces)
     missing = runtime_matches(plan, interfaces)
     if in_place and not rendered.remove and not missing and not rendered.nm_stop:
-        host.noop(f"{plan.bridge} carries {plan.address} over {plan.uplink} ({backend})")
+        host.noop(f"{plan.bridge} carries {plan.address} over {plan.port} ({backend})")
         return
 
     txn = transaction_id(rendered.files, rendered.remove)
@@ -705,7 +808,7 @@ def bridge(plan: dict | None = None, problem: str | None = None, backend: str = 
     if rendered.nm_stop:
         reasons.append("NetworkManager is stopped and disabled")
     warn_once(f"network: switching to {plan.bridge} {plan.address} via {plan.gateway} over "
-              f"{plan.uplink} ({backend}) with commit-confirm, {confirm_timeout} s: "
+              f"{plan.port} ({backend}) with commit-confirm, {confirm_timeout} s: "
               + "; ".join(reasons))
 
     current = interfaces["files"]

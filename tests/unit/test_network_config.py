@@ -75,6 +75,14 @@ def test_override_address_for_the_rollback_test():
     ({"network_ipv6": "static"},
      "host kvm01: key 'network_ipv6_address' is missing: network_ipv6 = 'static' needs an address"),
     ({"network_dns": ["dns1"]}, "host kvm01: key 'network_dns' = ['dns1']: entry 0 ('dns1') is not an IPv4"),
+    ({"bridge_vlan": 0}, "host kvm01: key 'bridge_vlan' = 0: expected a whole number from 1 to 4094"),
+    ({"bridge_vlan": 4095}, "host kvm01: key 'bridge_vlan' = 4095: expected a whole number from 1 to 4094"),
+    ({"bridge_vlan": "100"}, "host kvm01: key 'bridge_vlan' = '100': expected a whole number from 1 to 4094"),
+    ({"bridge_vlan": True}, "host kvm01: key 'bridge_vlan' = True: expected a whole number from 1 to 4094"),
+    ({"bridge_vlan": 4094, "bridge_uplink": "enp129s0f1np1"},
+     "host kvm01: key 'bridge_vlan' = 4094: the VLAN interface enp129s0f1np1.4094 would be longer than 15"),
+    ({"bridge_vlan": 100, "bond_enable": True, "bond_members": ["eno1"], "bond_name": "bond-uplink01"},
+     "host kvm01: key 'bridge_vlan' = 100: the VLAN interface bond-uplink01.100 would be longer than 15"),
 ])
 def test_bad_network_data_is_refused(data, message):
     assert message in problems(kvm01=data)
@@ -102,3 +110,15 @@ def test_packages_per_distribution():
     assert config_network.packages(settings["kvm01"], {"family": "rhel", "id": "rhel", "major": 8}) == ["network-scripts"]
     assert config_network.packages(settings["kvm01"], {"family": "rhel", "id": "rhel", "major": 9}) == []
     assert config_network.packages(settings["mgmt01"], debian) == []
+
+
+def test_vlan_default_untagged_and_its_package():
+    settings = validate(cluster(kvm01={}, kvm02={"bridge_vlan": 100},
+                                kvm03={"bridge_vlan": 4094, "bond_enable": True, "bond_members": ["eno1"]}))
+    assert settings["kvm01"].bridge_vlan is None and settings["kvm02"].bridge_vlan == 100
+    debian = {"family": "debian", "id": "debian", "major": 12}
+    assert config_network.packages(settings["kvm01"], debian) == ["ifupdown", "bridge-utils"]
+    assert config_network.packages(settings["kvm02"], debian) == ["ifupdown", "bridge-utils", "vlan"]
+    assert config_network.packages(settings["kvm03"], debian) == ["ifupdown", "bridge-utils", "ifenslave", "vlan"]
+    assert config_network.packages(settings["kvm02"], {"family": "debian", "id": "ubuntu", "major": 24}) == []
+    assert config_network.packages(settings["kvm02"], {"family": "rhel", "id": "rhel", "major": 8}) == ["network-scripts"]

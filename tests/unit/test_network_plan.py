@@ -148,3 +148,134 @@ def test_host_script_and_transaction_are_valid_shell():
         text = n.transaction(plan, rendered, 60, "t000000000000")
         assert subprocess.run(["sh", "-n"], input=text, text=True).returncode == 0, backend
     assert subprocess.run(["sh", "-n"], input=n.helper_script(), text=True).returncode == 0
+
+
+def two_nics():
+    return {"links": {"eno1": {"kind": "ether", "master": None, "ipv4": ["172.30.10.41/24"]},
+                      "eno2": {"kind": "ether", "master": None, "ipv4": []}},
+            "default4": {"gateway": "172.30.10.1", "dev": "eno1"}, "files": {}, "contents": {}, "tools": []}
+
+
+def test_vlan_is_the_bridges_port_and_one_of_its_devices():
+    facts = two_nics()
+    plan = n.plan_bridge(address="172.30.10.41/24", interfaces=facts, vlan=100,
+                         bond=n.Bond("bond0", ("eno1", "eno2")))
+    assert (plan.uplink, plan.vlan_device, plan.port) == ("bond0", "bond0.100", "bond0.100")
+    assert plan.devices == ("bond0.100", "bond0", "eno1", "eno2")
+    untagged = n.plan_bridge(address="172.30.10.41/24", interfaces=facts)
+    assert (untagged.vlan_device, untagged.port, untagged.devices) == (None, "eno1", ("eno1",))
+    tagged = n.plan_bridge(address="172.30.10.41/24", interfaces=facts, vlan=7)
+    assert (tagged.uplink, tagged.port, tagged.devices) == ("eno1", "eno1.7", ("eno1.7", "eno1"))
+
+
+def test_bond_and_vlan_in_every_backend():
+    facts = two_nics()
+    plan = n.plan_bridge(address="172.30.10.41/24", interfaces=facts, mtu=9000, vlan=100,
+                         bond=n.Bond("bond0", ("eno1", "eno2")))
+    files = {b: n.render_plan(plan, b, facts).files for b in n.BACKENDS}
+    ifupdown = files["ifupdown"][n.IFUPDOWN_FILE][0]
+    assert ("auto bond0.100\niface bond0.100 inet manual\n    vlan-raw-device bond0\n    mtu 9000\n"
+            in ifupdown)
+    assert "bridge_ports bond0.100\n" in ifupdown
+    netplan = files["netplan"][n.NETPLAN_FILE][0]
+    assert "  vlans:\n    bond0.100:\n      id: 100\n      link: bond0\n" in netplan
+    assert "interfaces: [bond0.100]" in netplan and "interfaces: [eno1, eno2]" in netplan
+    ifcfg = {path.rsplit("/", 1)[1]: text for path, (text, _mode) in files["ifcfg"].items()}
+    assert "VLAN=yes\nPHYSDEV=bond0\n" in ifcfg["ifcfg-bond0.100"]
+    assert "BRIDGE=br0" in ifcfg["ifcfg-bond0.100"] and "MTU=9000" in ifcfg["ifcfg-bond0.100"]
+    assert "BRIDGE" not in ifcfg["ifcfg-bond0"] and "MTU=9000" in ifcfg["ifcfg-bond0"]
+    assert "MASTER=bond0" in ifcfg["ifcfg-eno1"]
+    nm = {path.rsplit("/", 1)[1]: text for path, (text, _mode) in files["networkmanager"].items()}
+    vlan = nm["kvm-cluster-br0-port-bond0.100.nmconnection"]
+    assert "type=vlan\n" in vlan and "master=br0\nslave-type=bridge\n" in vlan
+    assert "[vlan]\nid=100\nparent=bond0\n" in vlan and "mtu=9000" in vlan
+    bond = nm["kvm-cluster-bond0.nmconnection"]
+    assert "master=" not in bond and "[ipv4]\nmethod=disabled\n" in bond and "mtu=9000" in bond
+    rendered = n.render_plan(plan, "networkmanager", facts)
+    assert rendered.apply[-2:] == ("nmcli connection up kvm-cluster-bond0",
+                                   "nmcli connection up kvm-cluster-br0")
+
+
+def test_vlan_on_an_interface_leaves_the_interface_unbridged():
+    facts = two_nics()
+    plan = n.plan_bridge(address="172.30.10.41/24", interfaces=facts, mtu=9000, vlan=100)
+    ifupdown = n.render_plan(plan, "ifupdown", facts)
+    assert "auto eno1\niface eno1 inet manual\n    mtu 9000\n" in ifupdown.files[n.IFUPDOWN_FILE][0]
+    assert ifupdown.apply[-3:] == ("ifup eno1", "ifup eno1.100", "ifup br0")
+    assert "ip link del eno1 2>/dev/null" not in ifupdown.unapply  # a NIC, not ours to delete
+    assert "ip link del eno1.100 2>/dev/null" in ifupdown.unapply
+    assert ifupdown.apply[1] == ("[ ! -e /sys/class/net/eno1.100 ] || "
+                                 "ip -4 addr flush dev eno1.100 scope global")
+    ifcfg = n.render_plan(plan, "ifcfg", facts).files
+    parent = ifcfg[f"{n.IFCFG_DIR}/ifcfg-eno1"][0]
+    assert "BRIDGE" not in parent and "MTU=9000" in parent
+    assert "BRIDGE=br0" in ifcfg[f"{n.IFCFG_DIR}/ifcfg-eno1.100"][0]
+    nm = n.render_plan(plan, "networkmanager", facts)
+    link = nm.files[f"{n.NM_DIR}/kvm-cluster-eno1.nmconnection"][0]
+    assert "master=" not in link and "[ipv6]\nmethod=disabled\n" in link
+    assert f"{n.NM_DIR}/kvm-cluster-br0-port-eno1.nmconnection" not in nm.files
+    assert "nmcli connection up kvm-cluster-eno1" in nm.apply
+    import subprocess
+    for backend in n.BACKENDS:
+        text = n.transaction(plan, n.render_plan(plan, backend, facts), 60, "t000000000000")
+        assert "RUNTIME_DEVICES='eno1 eno1.100 br0'" in text
+        assert subprocess.run(["sh", "-n"], input=text, text=True).returncode == 0, backend
+
+
+def test_bridged_vlan_host_is_up_to_date_and_its_port_checked():
+    facts = fact("debian12_vlan_bridged")
+    plan = n.plan_bridge(address="172.30.10.41/24", interfaces=facts, vlan=100, mtu=9000)
+    assert (plan.uplink, plan.port) == ("eno1", "eno1.100")
+    assert n.runtime_matches(plan, facts) == []
+    assert n.files_in_place(n.render_plan(plan, "ifupdown", facts), facts)
+    other = copy.deepcopy(facts)
+    other["links"]["eno1.100"]["vlan_id"] = 200
+    assert n.runtime_matches(plan, other) == ["eno1.100 is not VLAN 100 of eno1"]
+    untagged = n.NetworkPlan(bridge="br0", address="172.30.10.41/24", gateway="172.30.10.1",
+                             uplink="eno1", mtu=9000)
+    assert n.runtime_matches(untagged, facts) == ["eno1 is not a port of br0"]
+    tagged = n.NetworkPlan(bridge="br0", address="172.30.10.41/24", gateway="172.30.10.1",
+                           uplink="eno1", vlan=101, mtu=9000)
+    assert n.runtime_matches(tagged, facts) == ["eno1.101 is not a port of br0"]
+
+
+def test_address_on_a_vlan_interface():
+    facts = copy.deepcopy(fact("debian12_vlan_bridged"))
+    links = facts["links"]
+    del links["br0"]
+    links["eno1.100"].update(master=None, slave_kind=None, ipv4=["172.30.10.41/24"])
+    facts["default4"]["dev"] = "eno1.100"
+    assert n.plan_bridge(address="172.30.10.41/24", interfaces=facts, vlan=100).uplink == "eno1"
+    with pytest.raises(n.NetworkPlanError) as error:
+        n.plan_bridge(address="172.30.10.41/24", interfaces=facts)
+    assert str(error.value) == "the address 172.30.10.41 is on eno1.100, VLAN 100 of eno1: set bridge_vlan"
+    with pytest.raises(n.NetworkPlanError) as error:
+        n.plan_bridge(address="172.30.10.41/24", interfaces=facts, vlan=200)
+    assert str(error.value).startswith(
+        "key 'bridge_vlan' = 200: the address 172.30.10.41 is on eno1.100, VLAN 100 of eno1")
+    with pytest.raises(n.NetworkPlanError) as error:
+        n.plan_bridge(address="172.30.10.41/24", interfaces=facts, uplink="eno1.100", vlan=100)
+    assert str(error.value).startswith("key 'bridge_uplink' = 'eno1.100': a VLAN interface")
+
+
+def test_vlan_interface_name_fits_the_kernel():
+    facts = two_nics()
+    facts["links"]["enp129s0f1np1"] = {"kind": "ether", "master": None, "ipv4": []}
+    with pytest.raises(n.NetworkPlanError) as error:
+        n.plan_bridge(address="172.30.10.41/24", interfaces=facts, uplink="enp129s0f1np1", vlan=4094)
+    assert str(error.value).startswith(
+        "key 'bridge_vlan' = 4094: the VLAN interface enp129s0f1np1.4094 would be longer than 15")
+
+
+def test_files_naming_the_vlan_are_moved_aside_and_unmanaged():
+    facts = two_nics()
+    facts["files"] = {"/etc/netplan/50-vlan.yaml": {"sha1": "x", "names": ["eno1.100"]},
+                      "/etc/netplan/40-other.yaml": {"sha1": "y", "names": ["eno2"]}}
+    plan = n.plan_bridge(address="172.30.10.41/24", interfaces=facts, vlan=100)
+    assert n.conflicts(plan, facts, set()) == ("/etc/netplan/50-vlan.yaml",)
+    kept = n.render_plan(plan, "ifupdown", facts, {"active": True}, nm_policy="keep")
+    assert kept.files[n.NM_UNMANAGED][0].endswith(
+        "unmanaged-devices=interface-name:br0;interface-name:eno1.100;interface-name:eno1\n")
+    facts["contents"][n.IFUPDOWN_MAIN] = ["source /etc/network/interfaces.d/*"]
+    facts["files"][n.IFUPDOWN_MAIN] = {"sha1": "z", "names": ["eno1.100"]}
+    assert n.IFUPDOWN_MAIN in n.render_plan(plan, "ifupdown", facts).files
