@@ -1,9 +1,10 @@
-"""Bonds, validated by the backends' own tools on a real host.
+"""Bonds and VLANs, validated by the backends' own tools on a real host.
 
-This kernel has no bonding (nor VLAN) driver, so a bond cannot be brought up
-in the lab. What can be checked for real: the files the deploy renders for a
-bond (802.3ad, MTU 9000, under br0) are accepted by ``netplan generate`` (and
-turned into systemd-networkd units with a bond) and by ifupdown's own parser,
+This kernel has no bonding or VLAN driver, so neither can be brought up in
+the lab. What can be checked for real: the files the deploy renders for a
+bond (802.3ad, MTU 9000, under br0), and for a VLAN on that bond, are
+accepted by ``netplan generate`` (and turned into systemd-networkd units with
+a bond and a VLAN) and by ifupdown's own parser,
 both run on a lab host (Debian 12's netplan.io 0.106 and ifupdown 0.8). A
 broken file is refused by the same tools, so the checks can fail.
 """
@@ -34,9 +35,9 @@ INTERFACES = {
 }
 
 
-def bond_plan():
+def bond_plan(vlan=None):
     return plan_bridge(
-        address="172.30.10.41/24", interfaces=INTERFACES, bridge="br0", mtu=9000,
+        address="172.30.10.41/24", interfaces=INTERFACES, bridge="br0", mtu=9000, vlan=vlan,
         bond=Bond(name="bond0", members=("eno1", "eno2"), mode="802.3ad", miimon=100,
                   xmit_hash_policy="layer3+4"),
         dns=("172.30.10.11", "172.30.10.12"), search="cluster.lan",
@@ -64,6 +65,16 @@ def test_netplan_accepts_the_bond_and_generates_networkd_units(lab_up):
     assert "TransmitHashPolicy=layer3+4" in output and "MTUBytes=9000" in output, output
 
 
+def test_netplan_accepts_a_vlan_on_the_bond(lab_up):
+    rendered = render_plan(bond_plan(vlan=100), "netplan", INTERFACES)
+    write_tree("/tmp/npv", rendered.files)
+    rc, output = lab.exec(HOST, "netplan generate --root-dir /tmp/npv && "
+                                "cat /tmp/npv/run/systemd/network/*bond0.100*.netdev "
+                                "/tmp/npv/run/systemd/network/*bond0.100*.network")
+    assert rc == 0, output
+    assert "Kind=vlan" in output and "Id=100" in output and "Bridge=br0" in output, output
+
+
 def test_netplan_refuses_a_broken_file(lab_up):
     files = render_plan(bond_plan(), "netplan", INTERFACES).files
     path, (content, mode) = next(iter(files.items()))
@@ -73,16 +84,23 @@ def test_netplan_refuses_a_broken_file(lab_up):
 
 
 @pytest.mark.parametrize("broken", [False, True])
-def test_ifupdown_parses_the_bond(lab_up, broken):
-    files = render_plan(bond_plan(), "ifupdown", INTERFACES).files
+@pytest.mark.parametrize("vlan", [None, 100])
+def test_ifupdown_parses_the_bond(lab_up, broken, vlan):
+    files = render_plan(bond_plan(vlan), "ifupdown", INTERFACES).files
     text = "".join(content for path, (content, _) in files.items() if "/etc/network/" in path)
     assert "bond-slaves" in text or "bond-mode" in text, text
     if broken:
         text = text.replace("iface br0 inet static", "iface br0 inet stattic")
     write_tree("/tmp/ifu", {"/interfaces": (text, "644")})
-    rc, output = lab.exec(HOST, "ifup --no-act -i /tmp/ifu/interfaces br0 bond0 2>&1")
+    # A state directory of its own: the host's real ifupdown state (br0 is
+    # up on a bridged node) must not answer for this file.
+    names = "bond0 bond0.100 br0" if vlan else "bond0 br0"
+    rc, output = lab.exec(HOST, "mkdir -p /tmp/ifu/state && "
+                                f"ifup --no-act --state-dir /tmp/ifu/state -i /tmp/ifu/interfaces {names} 2>&1")
     if broken:
         assert rc != 0, output
     else:
         assert rc == 0, output
         assert "bond" in output.lower() or output.strip() == "", output
+        if vlan:
+            assert "bond0.100" in output, output
