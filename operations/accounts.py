@@ -6,7 +6,6 @@ rights to manage KVM hosts ... there is no need to use the root account".
 
 from __future__ import annotations
 
-import hashlib
 from io import StringIO
 
 from pyinfra import host
@@ -15,7 +14,7 @@ from pyinfra.operations import files, server
 
 from facts.accounts import home_dir, sudoers_path
 
-from ._files import before_upload
+from ._files import before_upload, sha1
 
 
 def sudoers_rule(user: str) -> str:
@@ -24,10 +23,6 @@ def sudoers_rule(user: str) -> str:
         "# Managed by kvm-cluster: the role account manages KVM hosts.\n"
         f"{user} ALL=(ALL:ALL) NOPASSWD: ALL\n"
     )
-
-
-def _sha1(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def account_matches(current: dict | None, user: str, public_keys: list[str], groups: list[str],
@@ -42,14 +37,14 @@ def account_matches(current: dict | None, user: str, public_keys: list[str], gro
     if not current or not current["exists"]:
         return False
     keys = "\n".join(public_keys) + "\n"
-    sudoers_ok = (current["sudoers"] == ["440", "root", "root", _sha1(sudoers_rule(user))]
+    sudoers_ok = (current["sudoers"] == ["440", "root", "root", sha1(sudoers_rule(user))]
                   if sudo else current["sudoers"] == [])
     return (
         current["home"] == home_dir(user)
         and current["shell"] == "/bin/bash"
         and set(groups) <= set(current["groups"])
         and current["ssh_dir"] == ["700", user]
-        and current["keys"] == ["600", user, _sha1(keys)]
+        and current["keys"] == ["600", user, sha1(keys)]
         and sudoers_ok
     )
 

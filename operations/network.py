@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pyinfra import host, state
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
 
+from ._files import sha1
 from ._log import error_once, first_pass, warn_once
 from ._render import render
 
@@ -532,10 +533,6 @@ def render_plan(plan: NetworkPlan, backend: str, interfaces: dict, nm_state: dic
 
 
 # -- state ------------------------------------------------------------------------
-
-def sha1(content: str) -> str:
-    return hashlib.sha1(content.encode()).hexdigest()
-
 
 def files_in_place(rendered: Rendered, interfaces: dict) -> bool:
     current = interfaces["files"]
