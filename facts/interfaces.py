@@ -60,11 +60,18 @@ def interfaces_command() -> str:
         "systemctl -q is-active systemd-resolved 2>/dev/null && echo systemd-resolved; "
         "[ -L /etc/resolv.conf ] && echo resolv-conf-symlink; "
         "echo '@files'; "
-        # One grep per file for all interface names (fixed strings, whole words).
-        f"pat=''; for n in $(ls /sys/class/net 2>/dev/null) {extra}; do pat=\"$pat -e $n\"; done; "
-        f"for f in {globs}; do [ -f \"$f\" ] || continue; "
-        "m=$(grep -owF $pat \"$f\" 2>/dev/null | awk '!seen[$0]++ {printf \" %s\", $0}'); "
-        "printf '%s\\t%s\\t%s\\n' \"$f\" \"$(sha1sum < \"$f\" | cut -c1-40)\" \"$m\"; done; "
+        # The files that exist, as positional parameters (names may hold spaces);
+        # then one sha1sum and one grep (interface names: fixed strings, whole
+        # words) for all of them, merged by awk: PATH<TAB>SHA1<TAB> NAMES.
+        f"set --; for f in {globs}; do [ -f \"$f\" ] && set -- \"$@\" \"$f\"; done; "
+        f"if [ $# -gt 0 ]; then pat=''; for n in $(ls /sys/class/net 2>/dev/null) {extra}; "
+        "do pat=\"$pat -e $n\"; done; "
+        "{ sha1sum -- \"$@\" 2>/dev/null | sed 's/^\\([0-9a-f]*\\)  /H\\t\\1\\t/'; "
+        "grep -owHF $pat -- \"$@\" 2>/dev/null | sed 's/^/M\\t/'; } | awk -F'\\t' "
+        "'$1==\"H\" {order[++n]=$3; sha[$3]=$2} "
+        "$1==\"M\" {i=match($2, /:[^:]*$/); f=substr($2, 1, i-1); w=substr($2, i+1); "
+        "if (!((f, w) in seen)) {seen[f, w]=1; names[f]=names[f] \" \" w}} "
+        "END {for (k=1; k<=n; k++) printf \"%s\\t%s\\t%s\\n\", order[k], sha[order[k]], names[order[k]]}'; fi; "
         f"{contents}; "
         f"echo '@state'; cat {STATE_FILE} 2>/dev/null; true"
     )
