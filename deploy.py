@@ -25,7 +25,7 @@ all_settings = cluster_settings(state.inventory)
 settings = all_settings[host.name]
 probe = deploys.read_host(settings)
 
-deploys.run_preflight(settings, probe)
+deploys.run_preflight(settings, probe, all_settings)
 deploys.install_packages(settings, probe)
 deploys.configure_role_account(settings, probe)
 configure_management(settings, probe, all_settings)

@@ -65,6 +65,15 @@ def network_plan(settings: HostSettings, all_settings: dict, interfaces: dict
     return plan, None
 
 
+def data_problems(settings: HostSettings, all_settings: dict, probe: dict) -> list[str]:
+    """What this host's facts refuse in its network data (an uplink or bond
+    member it does not have): checked by the preflight, before any change."""
+    if not cfg.bridge_enabled(settings):
+        return []
+    _plan, problem = network_plan(settings, all_settings, interfaces_facts(probe))
+    return [f"network: {problem}"] if problem else []
+
+
 @deploy("Network")
 def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
     interfaces = interfaces_facts(probe)

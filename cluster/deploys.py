@@ -76,7 +76,7 @@ def wanted_iommu_args(settings: HostSettings, probe: dict) -> list[str]:
 
 
 @deploy("Preflight")
-def run_preflight(settings: HostSettings, probe: dict):
+def run_preflight(settings: HostSettings, probe: dict, all_settings: dict):
     preflight.verify(
         name="Check the host can become a KVM hypervisor",
         probe=probe,
@@ -84,6 +84,7 @@ def run_preflight(settings: HostSettings, probe: dict):
         policy=settings.preflight_policy,
         data_path=settings.data_volume,
         iommu_args=wanted_iommu_args(settings, probe),
+        data_problems=deploy_network.data_problems(settings, all_settings, probe),
     )
 
 

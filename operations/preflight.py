@@ -114,7 +114,8 @@ def evaluate(probe: dict, checks, policy: dict, data_path: str = "/data01",
 
 
 @operation(is_idempotent=False)
-def verify(probe: dict, checks, policy: dict, data_path: str = "/data01", iommu_args=()):
+def verify(probe: dict, checks, policy: dict, data_path: str = "/data01", iommu_args=(),
+           data_problems=()):
     """
     Check that a host can become a KVM hypervisor; fail it, before any change, if not.
 
@@ -123,6 +124,9 @@ def verify(probe: dict, checks, policy: dict, data_path: str = "/data01", iommu_
     + policy: per check, ``fail`` (stop this host) or ``warn`` (report and go on)
     + data_path: the data volume the storage pools live on
     + iommu_args: the IOMMU kernel options the deploy configures
+    + data_problems: configuration this host's facts refuse (e.g. an uplink
+      interface the host does not have), each naming the key and value:
+      always a failure, found here so that nothing is changed on the host
 
     A check set to ``warn`` is logged; any ``fail`` finding makes this operation
     print every finding to stderr and exit non-zero, so pyinfra marks the host
@@ -139,6 +143,8 @@ def verify(probe: dict, checks, policy: dict, data_path: str = "/data01", iommu_
         )
     """
     findings = evaluate(probe, checks, policy, data_path, iommu_args)
+    findings += [Finding("data", "fail", problem, "correct the host's data (inventory or group_data)")
+                 for problem in data_problems]
     failures = [finding for finding in findings if finding.policy == "fail"]
     for finding in findings:
         if finding.policy == "warn":

@@ -11,7 +11,7 @@ import json
 
 import lab
 
-from .conftest import deploy
+from .conftest import deploy, etc_checksums
 
 NODES = ("kvm01", "kvm02", "kvm03")
 
@@ -81,3 +81,15 @@ def test_the_rendered_files_survive_a_restart_of_the_network_service(converged):
     run = deploy()
     assert run.returncode == 0, run.output
     assert "Success" not in run.output.split("--> Results:")[0]
+
+
+def test_an_uplink_the_host_lacks_is_refused_before_any_change(converged, monkeypatch):
+    before = etc_checksums()
+    monkeypatch.setenv("KVMLAB_HOST_DATA", json.dumps({"kvm03": {"bridge_uplink": "eth9"}}))
+    run = deploy()
+    assert run.returncode != 0
+    assert "[kvm03]" in run.output
+    assert "key 'bridge_uplink' = 'eth9': no such interface on this host" in run.output, run.output
+    assert "preflight failed; nothing was changed on this host" in run.output
+    after = etc_checksums()
+    assert after == before, "a host changed"  # kvm03 stopped at preflight, the others had nothing to do
