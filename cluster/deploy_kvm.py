@@ -46,13 +46,17 @@ def sysctl_keys(settings: HostSettings) -> list[str]:
 @deploy("KVM stack")
 def configure_kvm(settings: HostSettings, probe: dict, all_settings: dict | None = None):
     os_release = probe["os"]
+    certificates = None
     if settings.libvirt_tls:
+        certificates = {
+            "ca_cert": Path(settings.libvirt_tls_ca_cert).read_text(),
+            "server_cert": Path(settings.libvirt_tls_server_cert).read_text(),
+            "server_key": Path(settings.libvirt_tls_server_key).read_text(),
+        }
         kvm.tls_certificates(
             name="Install libvirt's TLS certificates",
-            ca_cert=Path(settings.libvirt_tls_ca_cert).read_text(),
-            server_cert=Path(settings.libvirt_tls_server_cert).read_text(),
-            server_key=Path(settings.libvirt_tls_server_key).read_text(),
             files=probe["files"],
+            **certificates,
         )
     kvm.libvirt_daemon(
         name="Configure libvirt (local socket for the libvirt group, no plain TCP) and run it",
@@ -63,6 +67,7 @@ def configure_kvm(settings: HostSettings, probe: dict, all_settings: dict | None
         files=probe["files"],
         services=probe["services"],
         users={settings.role_account: home_dir(settings.role_account)},
+        certificates=certificates,
     )
     kvm.sysctl(
         name="Kernel settings for bridged guests (sysctl drop-in)",

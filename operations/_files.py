@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import posixpath
 from collections.abc import Iterable, Iterator
 from io import StringIO
 
@@ -62,9 +64,10 @@ def put_file(path: str, content: str, *, mode: str = "644", user: str = "root", 
     """
     if digest_matches(current, content, mode, user, group):
         return
-    upload = files.put._inner(src=StringIO(content), dest=path, mode=mode, user=user, group=group)
     if secret:
-        upload = _without_diff(upload)
+        yield from _put_secret(path, content, mode, user, group)
+        return
+    upload = files.put._inner(src=StringIO(content), dest=path, mode=mode, user=user, group=group)
     commands = []
     if check is not None:
         commands.append(check)
@@ -83,16 +86,19 @@ def checked_content(content: str, check: str) -> StringCommand:
     )
 
 
-def _without_diff(upload: Iterator) -> Iterator:
-    """Advance ``upload`` with ``--diff`` off: its content is never printed."""
-    from pyinfra import state
+def _put_secret(path: str, content: str, mode: str, user: str, group: str) -> Iterator:
+    """Upload a secret (a private key) without ``files.put``, whose ``--diff``
+    would print it: the change is announced, never shown. (Switching
+    ``--diff`` off around ``files.put`` is not safe: the config is shared by
+    every host's greenlet, and another host could print while it is off here
+    and on there.)"""
+    from pyinfra import host, state
+    from pyinfra.api.command import FileUploadCommand
 
-    while True:
-        saved, state.config.DIFF = state.config.DIFF, False
-        try:
-            command = next(upload)
-        except StopIteration:
-            return
-        finally:
-            state.config.DIFF = saved
-        yield command
+    if state.config.DIFF:
+        host.log(f"Will write {path} (a secret: its content is not shown)", logging.getLogger("pyinfra").info)
+    directory = posixpath.dirname(path)
+    yield StringCommand("mkdir", "-p", "-m", "700", QuoteString(directory))
+    yield FileUploadCommand(StringIO(content), path, remote_temp_filename=host.get_temp_filename(path))
+    yield file_utils.chown(path, user, group)
+    yield file_utils.chmod(path, mode)

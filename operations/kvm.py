@@ -29,6 +29,8 @@ TLS_PATHS = {
     "server_key": "/etc/pki/libvirt/private/serverkey.pem",
 }
 
+TLS_MODES = {"ca_cert": "644", "server_cert": "644", "server_key": "600"}
+
 # Bridged guests: bridged frames must not go through the host's iptables.
 BRIDGE_SYSCTL = {
     "net.bridge.bridge-nf-call-iptables": "0",
@@ -158,7 +160,8 @@ def sysctl_plan(wanted: dict[str, str], current: dict) -> tuple[list[str], list[
 
 @operation()
 def libvirt_daemon(os_release: dict, group: str, uri_default: str, tls: bool,
-                   files: dict, services: dict, users: dict | None = None):
+                   files: dict, services: dict, users: dict | None = None,
+                   certificates: dict | None = None):
     """
     Configure libvirt secure by default and keep its daemon running.
 
@@ -168,6 +171,9 @@ def libvirt_daemon(os_release: dict, group: str, uri_default: str, tls: bool,
     + tls: listen for TLS on 16514 (certificates installed by :func:`tls_certificates`)
     + files: ``probe["files"]`` (digests of the managed files)
     + services: ``probe["services"]``
+    + certificates: with ``tls``, the PEM texts ``{"ca_cert", "server_cert",
+      "server_key"}`` (see :func:`tls_certificates`): the daemon is restarted
+      when one of them changes, as it reads them only at start
     + users: ``{user: home}``: accounts that get the same ``uri_default`` in
       their own ``~/.config/libvirt/libvirt.conf`` (libvirt reads the system
       file for root only)
@@ -188,13 +194,17 @@ def libvirt_daemon(os_release: dict, group: str, uri_default: str, tls: bool,
         )
     """
     layout = libvirt_layout(os_release)
-    yield from or_noop(_libvirt_commands(layout, group, uri_default, tls, files, services, users),
+    yield from or_noop(_libvirt_commands(layout, group, uri_default, tls, files, services, users,
+                                         certificates or {}),
                        f"{layout.service} is configured and running")
 
 
-def _libvirt_commands(layout, group, uri_default, tls, files, services, users):
+def _libvirt_commands(layout, group, uri_default, tls, files, services, users, certificates):
     conf = render_libvirtd_conf(layout.config, group, tls)
-    changed = False
+    changed = tls and any(
+        not digest_matches(files.get(TLS_PATHS[key]), text, TLS_MODES[key], "root", "root")
+        for key, text in certificates.items()
+    )
     if not digest_matches(files.get(layout.config), conf, "644", "root", "root"):
         changed = True
         yield from put_file(layout.config, conf, current=files.get(layout.config),
@@ -215,13 +225,19 @@ def _libvirt_commands(layout, group, uri_default, tls, files, services, users):
     tcp = services.get(layout.tcp_socket)
     if tcp is None or tcp["enabled"] != "masked":
         yield StringCommand("systemctl", "mask", "--now", layout.tcp_socket)
-    if sockets_changed:
-        # systemd will not restart a socket whose service runs: stop both,
-        # then start the sockets (with their new mode) and the daemon.
-        yield StringCommand("systemctl", "daemon-reload")
-        yield StringCommand("systemctl", "stop", layout.service, *layout.sockets)
+    tls_socket = services.get(layout.tls_socket) or {"active": "inactive"}
+    tls_starts = tls and tls_socket["active"] not in ("active", "activating")
+    if sockets_changed or tls_starts:
+        # systemd refuses to start or restart a socket whose service runs
+        # ("Socket service ... already active, refusing"): stop the daemon and
+        # its sockets, then start the sockets (new mode, TLS) and the daemon.
+        if sockets_changed:
+            yield StringCommand("systemctl", "daemon-reload")
+        sockets = (*layout.sockets, layout.tls_socket) if tls else layout.sockets
+        yield StringCommand("systemctl", "stop", layout.service, *sockets)
         services = {**services, **{unit: {**services.get(unit, {"enabled": "disabled"}), "active": "inactive"}
-                                   for unit in (layout.service, *layout.sockets)}}
+                                   for unit in (layout.service, *sockets)}}
+        changed = False  # the daemon starts afresh below
     for socket in layout.sockets:
         yield from service_commands(socket, services.get(socket))
     if tls:
@@ -240,9 +256,8 @@ def tls_certificates(ca_cert: str, server_cert: str, server_key: str, files: dic
     + ca_cert, server_cert, server_key: the PEM texts (the user's own PKI)
     + files: ``probe["files"]``
     """
-    for key, text, mode in (("ca_cert", ca_cert, "644"), ("server_cert", server_cert, "644"),
-                            ("server_key", server_key, "600")):
-        yield from put_file(TLS_PATHS[key], text, mode=mode, current=files.get(TLS_PATHS[key]),
+    for key, text in (("ca_cert", ca_cert), ("server_cert", server_cert), ("server_key", server_key)):
+        yield from put_file(TLS_PATHS[key], text, mode=TLS_MODES[key], current=files.get(TLS_PATHS[key]),
                             backup=False, secret=key == "server_key")
 
 

@@ -1,0 +1,139 @@
+"""libvirt over TLS, live: only with certificates the user provides, and only
+for clients whose certificate the cluster's CA signed.
+
+The test makes a small PKI (a CA, a server certificate per KVM node for its
+DNS name, a client certificate, and a client certificate from another CA),
+deploys with ``libvirt_tls`` on, then connects from kvm02 to kvm01 with virsh
+over ``qemu+tls://`` (names resolved through the masters). The plain TCP
+socket stays masked throughout; the server key never appears in ``--diff``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+import lab
+
+from .conftest import deploy
+
+DOMAIN = "cluster.lan"
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kvm-cluster lab"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _certificate(subject, key, issuer, issuer_key, *, ca=False, server=None, ips=()):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ca:
+        builder = builder.add_extension(x509.KeyUsage(
+            digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+            key_encipherment=False, data_encipherment=False, key_agreement=False,
+            encipher_only=False, decipher_only=False), critical=True)
+    else:
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if server:
+        names = [x509.DNSName(name) for name in server] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(cert=None, key=None) -> str:
+    if cert is not None:
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory, lab_up):
+    root = tmp_path_factory.mktemp("pki")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate("kvm-cluster CA", ca_key, "kvm-cluster CA", ca_key, ca=True)
+    (root / "ca.pem").write_text(_pem(ca))
+    host_data = {}
+    for node in (h for h in lab.hosts() if h.group == "kvm_nodes"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _certificate(f"{node.name}.{DOMAIN}", key, "kvm-cluster CA", ca_key,
+                            server=[f"{node.name}.{DOMAIN}", node.name], ips=[node.ip])
+        (root / f"{node.name}.pem").write_text(_pem(cert))
+        (root / f"{node.name}-key.pem").write_text(_pem(key=key))
+        host_data[node.name] = {
+            "libvirt_tls": True, "libvirt_tls_ca_cert": str(root / "ca.pem"),
+            "libvirt_tls_server_cert": str(root / f"{node.name}.pem"),
+            "libvirt_tls_server_key": str(root / f"{node.name}-key.pem"),
+        }
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client = _certificate("admin", client_key, "kvm-cluster CA", ca_key)
+    rogue_ca_key = ec.generate_private_key(ec.SECP256R1())
+    rogue_key = ec.generate_private_key(ec.SECP256R1())
+    rogue = _certificate("intruder", rogue_key, "someone else's CA", rogue_ca_key)
+    return {"root": root, "host_data": host_data, "ca": _pem(ca),
+            "client": (_pem(client), _pem(key=client_key)), "rogue": (_pem(rogue), _pem(key=rogue_key))}
+
+
+def _install_client(host: str, directory: str, ca: str, cert: str, key: str) -> None:
+    # With ?pkipath=DIR, libvirt reads all three from DIR itself.
+    script = (f"mkdir -p {directory} && printf '%s' '{ca}' > {directory}/cacert.pem && "
+              f"printf '%s' '{cert}' > {directory}/clientcert.pem && "
+              f"printf '%s' '{key}' > {directory}/clientkey.pem && chmod 600 {directory}/clientkey.pem")
+    rc, output = lab.exec(host, script)
+    assert rc == 0, output
+
+
+def test_tls_only_with_the_clusters_certificates(pki, monkeypatch):
+    monkeypatch.setenv("KVMLAB_HOST_DATA", json.dumps(pki["host_data"]))
+    run = deploy("--diff")
+    try:
+        assert run.returncode == 0, run.output
+        key_text = (pki["root"] / "kvm01-key.pem").read_text()
+        leak = run.output.find("PRIVATE KEY")
+        assert leak < 0, run.output[max(0, leak - 600):leak + 100]
+        assert key_text.splitlines()[1] not in run.output
+        assert "/etc/pki/libvirt/servercert.pem" in run.output  # the certificate's diff is shown
+        for node in ("kvm01", "kvm02", "kvm03"):
+            rc, out = lab.exec(node, "systemctl is-active libvirtd-tls.socket; "
+                                     "systemctl is-enabled libvirtd-tcp.socket; "
+                                     "stat -c '%a %U' /etc/pki/libvirt/private/serverkey.pem")
+            assert out.split() == ["active", "masked", "600", "root"], (node, out)
+
+        # A client with a certificate from the cluster's CA gets in ...
+        _install_client("kvm02", "/tmp/pki-ok", pki["ca"], *pki["client"])
+        rc, out = lab.exec("kvm02", f"virsh -c 'qemu+tls://kvm01.{DOMAIN}/system?pkipath=/tmp/pki-ok' "
+                                    "hostname 2>&1")
+        assert rc == 0 and out.strip() == "kvm01", out
+        # ... one with a certificate from another CA does not,
+        _install_client("kvm02", "/tmp/pki-rogue", pki["ca"], *pki["rogue"])
+        rc, out = lab.exec("kvm02", f"virsh -c 'qemu+tls://kvm01.{DOMAIN}/system?pkipath=/tmp/pki-rogue' "
+                                    "hostname 2>&1")
+        assert rc != 0, out
+        # ... and plain TCP is not there at all.
+        rc, out = lab.exec("kvm02", f"virsh -c 'qemu+tcp://kvm01.{DOMAIN}/system' hostname 2>&1")
+        assert rc != 0 and "Connection refused" in out, out
+
+        # Applied again: nothing changes.
+        again = deploy()
+        assert again.returncode == 0, again.output
+        assert "Success" not in again.output.split("--> Results:")[0]
+    finally:
+        monkeypatch.delenv("KVMLAB_HOST_DATA")
+        back = deploy()
+        assert back.returncode == 0, back.output
+        for node in ("kvm01", "kvm02", "kvm03"):
+            rc, out = lab.exec(node, "systemctl is-active libvirtd-tls.socket")
+            assert out.strip() != "active", (node, out)
