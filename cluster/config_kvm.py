@@ -10,6 +10,7 @@ from .fields import Field, Invalid, boolean, optional
 
 _URI = re.compile(r"^[a-z0-9+]+://[^\s\"]*$")
 _SYSCTL_KEY = re.compile(r"^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$")
+_SYSCTL_VALUE = re.compile(r"^[0-9A-Za-z_.:/ -]+$")
 _PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 
 
@@ -26,8 +27,8 @@ def _sysctl(value: Any) -> dict[str, str]:
     for key, item in value.items():
         if not isinstance(key, str) or not _SYSCTL_KEY.match(key):
             raise Invalid(f"{key!r} is not a sysctl key (dotted, like net.ipv4.ip_forward)")
-        if isinstance(item, bool) or not isinstance(item, (int, str)) or "\n" in str(item):
-            raise Invalid(f"the value of {key} must be a number or a one-line string")
+        if isinstance(item, bool) or not isinstance(item, (int, str)) or not _SYSCTL_VALUE.match(str(item)):
+            raise Invalid(f"the value of {key} must be a number or words of letters, digits and . : / - _")
         result[key] = str(item)
     return result
 

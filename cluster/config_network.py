@@ -82,7 +82,7 @@ FIELDS = (
     Field("network_mtu", None, f.optional(f.integer(576, 9216)),
           "MTU of br0, its VLAN, its uplink or bond and the bond members, e.g. 9000 "
           "(default: unchanged)"),
-    Field("network_dns", None, f.optional(f.ipv4_addresses),
+    Field("network_dns", None, f.optional(f.some_ipv4_addresses),
           "DNS resolvers of the host (default: the masters' addresses, primary first)"),
     Field("network_dns_search", None, f.optional(f.domain_name),
           "DNS search domain (default: cluster_domain)"),

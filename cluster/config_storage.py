@@ -94,10 +94,14 @@ def export_network(value: Any) -> str | None:
     """The network the export is open to; never everyone."""
     if value is None:
         return None
-    if isinstance(value, str) and value.strip() in ("*", "0.0.0.0/0"):
-        raise Invalid("the export is never open to everyone: give the cluster network, "
-                      "like 172.30.10.0/24 (or leave it unset for cluster_network)")
-    return f.ipv4_network(value)
+    everyone = Invalid("the export is never open to everyone: give the cluster network, "
+                       "like 172.30.10.0/24 (or leave it unset for cluster_network)")
+    if isinstance(value, str) and value.strip() == "*":
+        raise everyone
+    network = f.ipv4_network(value)
+    if network.endswith("/0"):
+        raise everyone
+    return network
 
 
 _MOUNT_OPTION = re.compile(r"^[A-Za-z0-9_.-]+(=[A-Za-z0-9_.:/-]+)?$")
@@ -204,6 +208,10 @@ def cluster_problems(settings: dict) -> list[str]:
                 f"host {name}: key 'nfs_export_path' = {server.nfs_export_path!r}: expected a "
                 f"directory under data_volume {server.data_volume}")
         network = ipaddress.IPv4Network(export_network_of(server))
+        if not network.subnet_of(ipaddress.IPv4Network(server.cluster_network)):
+            problems.append(
+                f"host {name}: key 'nfs_export_network' = {describe(str(network))}: reaches beyond "
+                f"cluster_network {server.cluster_network}: expected the cluster network or a part of it")
         outside = [(n, s.cluster_address) for n, s in nodes.items()
                    if ipaddress.IPv4Address(s.cluster_address) not in network]
         if outside:

@@ -68,9 +68,16 @@ def network_plan(settings: HostSettings, all_settings: dict, interfaces: dict
 def data_problems(settings: HostSettings, all_settings: dict, probe: dict) -> list[str]:
     """What this host's facts refuse in its network data (an uplink or bond
     member it does not have): checked by the preflight, before any change."""
+    interfaces = interfaces_facts(probe)
     if not cfg.bridge_enabled(settings):
+        # Unbridged hosts keep their network as it is: the address the other
+        # steps use (dnsmasq listens on it) must be one of theirs.
+        found = sorted(address for link in interfaces["links"].values() for address in link["ipv4"])
+        if found and not any(a.split("/")[0] == settings.cluster_address for a in found):
+            return [f"network: key 'cluster_address' = {settings.cluster_address!r}: no interface of "
+                    f"this host has this address (it has: {', '.join(found)})"]
         return []
-    _plan, problem = network_plan(settings, all_settings, interfaces_facts(probe))
+    _plan, problem = network_plan(settings, all_settings, interfaces)
     return [f"network: {problem}"] if problem else []
 
 

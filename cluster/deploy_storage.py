@@ -81,6 +81,10 @@ def configure_primary_pool(settings: HostSettings, probe: dict, all_settings: di
 def configure_nfs_server(settings: HostSettings, probe: dict, all_settings: dict):
     if not settings.in_group("nfs_server"):
         return
+    if not probe["data_volume"]["mounted"]:
+        warn_once(f"data volume {settings.data_volume} is not mounted: the NFS export is not "
+                  "created (it would land on the root filesystem)")
+        return
     path = settings.nfs_export_path
     network = cfg.export_network_of(settings)
     domain = cfg.idmap_domain(settings)

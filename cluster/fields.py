@@ -48,12 +48,21 @@ def choice(*allowed: str) -> Callable[[Any], str]:
     return check
 
 
+# Paths a data volume, pool or mount must never be (nor contain).
+SYSTEM_DIRECTORIES = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64",
+                      "/libx32", "/proc", "/root", "/run", "/sbin", "/sys", "/tmp", "/usr",
+                      "/var", "/var/lib/libvirt")
+
+
 def absolute_path(value: Any) -> str:
     if not isinstance(value, str) or not value.startswith("/"):
         raise Invalid("expected an absolute path, like /data01")
     normal = posixpath.normpath(value)
     if normal == "/":
         raise Invalid("expected a dedicated path, not /")
+    for system in SYSTEM_DIRECTORIES:
+        if normal == system or system.startswith(normal + "/"):
+            raise Invalid(f"{normal} is a system directory (or holds one): expected a dedicated path")
     return normal
 
 
@@ -104,6 +113,14 @@ def ipv4_addresses(value: Any) -> tuple[str, ...]:
         except Invalid:
             raise Invalid(f"entry {index} ({item!r}) is not an IPv4 address") from None
     return tuple(result)
+
+
+def some_ipv4_addresses(value: Any) -> tuple[str, ...]:
+    """At least one IPv4 address."""
+    result = ipv4_addresses(value)
+    if not result:
+        raise Invalid("expected at least one IPv4 address")
+    return result
 
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")

@@ -97,8 +97,12 @@ def _put_secret(path: str, content: str, mode: str, user: str, group: str) -> It
 
     if state.config.DIFF:
         host.log(f"Will write {path} (a secret: its content is not shown)", logging.getLogger("pyinfra").info)
+    # Into a directory only root can enter, over a file already 0600: the
+    # content is never readable by others, not even between upload and chmod.
     directory = posixpath.dirname(path)
-    yield StringCommand("mkdir", "-p", "-m", "700", QuoteString(directory))
+    yield StringCommand("mkdir", "-p", QuoteString(directory), "&&", "chmod", "700", QuoteString(directory),
+                        "&&", "{", "[", "-e", QuoteString(path), "]", "||", "install", "-m", "600",
+                        "/dev/null", QuoteString(path), ";", "}")
     yield FileUploadCommand(StringIO(content), path, remote_temp_filename=host.get_temp_filename(path))
     yield file_utils.chown(path, user, group)
     yield file_utils.chmod(path, mode)

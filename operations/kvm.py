@@ -8,11 +8,12 @@ matches, a backup and a check otherwise).
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 
 from io import StringIO
 
-from pyinfra.api import StringCommand, operation
+from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.operations import files
 
 from ._files import checked_content, digest_matches, put_file
@@ -66,6 +67,7 @@ class LibvirtLayout:
     config: str          # the daemon's config file
     lens: str            # augeas lens that parses it (libvirt ships them)
     service: str         # the unit that must run
+    config_service: str  # the unit that reads ``config`` (restarted when it changes)
     sockets: tuple       # socket units whose access is restricted
     tcp_socket: str      # the plain TCP socket: never enabled
     tls_socket: str
@@ -76,13 +78,14 @@ def libvirt_layout(os_release: dict) -> LibvirtLayout:
     if os_release.get("family") == "rhel" and (os_release.get("major") or 0) >= 9:
         return LibvirtLayout(
             config="/etc/libvirt/virtproxyd.conf", lens="Virtproxyd",
-            service="virtqemud.service",
+            service="virtqemud.service", config_service="virtproxyd.service",
             sockets=("virtqemud.socket", "virtqemud-ro.socket", "virtproxyd.socket",
                      "virtproxyd-ro.socket"),
             tcp_socket="virtproxyd-tcp.socket", tls_socket="virtproxyd-tls.socket",
         )
     return LibvirtLayout(
         config="/etc/libvirt/libvirtd.conf", lens="Libvirtd", service="libvirtd.service",
+        config_service="libvirtd.service",
         sockets=("libvirtd.socket", "libvirtd-ro.socket"),
         tcp_socket="libvirtd-tcp.socket", tls_socket="libvirtd-tls.socket",
     )
@@ -93,9 +96,13 @@ def user_libvirt_conf(home: str) -> str:
 
 
 def files_put_with_dir(path: str, content: str, user: str):
-    """A file in a user's home, its missing parent directories owned by the user."""
+    """A file in a user's home; its missing parent directories are created
+    owned by the user (``files.put`` would leave ``~/.config`` to root)."""
+    config = posixpath.dirname(posixpath.dirname(path))
+    yield StringCommand("install", "-d", "-o", user, "-g", user, "-m", "755",
+                        QuoteString(config), QuoteString(posixpath.dirname(path)))
     yield from files.put._inner(src=StringIO(content), dest=path, mode="644", user=user, group=user,
-                                create_remote_dir=True)
+                                create_remote_dir=False)
 
 
 def socket_dropin(socket: str) -> str:
@@ -245,7 +252,14 @@ def _libvirt_commands(layout, group, uri_default, tls, files, services, users, c
     else:
         yield from service_commands(layout.tls_socket, services.get(layout.tls_socket),
                                     running=False, enabled=False)
-    yield from service_commands(layout.service, services.get(layout.service), restart=changed)
+    if layout.config_service == layout.service:
+        yield from service_commands(layout.service, services.get(layout.service), restart=changed)
+    else:
+        # Modular daemons: virtqemud runs the guests; virtproxyd (socket
+        # activated) reads the remote-access config and certificates.
+        yield from service_commands(layout.service, services.get(layout.service))
+        if changed:
+            yield StringCommand("systemctl", "try-restart", layout.config_service)
 
 
 @operation()
@@ -284,4 +298,4 @@ def sysctl(values: dict[str, str], current: dict, files: dict, path: str = SYSCT
 def _sysctl_commands(path, values, files, to_set):
     yield from put_file(path, render_sysctl(values), current=files.get(path))
     if to_set:
-        yield StringCommand("sysctl", "-w", *to_set)
+        yield StringCommand("sysctl", "-w", *(QuoteString(item) for item in to_set))

@@ -59,10 +59,16 @@ arm() {
     # backup (it may hold the pre-bridge configuration), never overwrite it.
     if [ -d "$BACKUP" ]; then mv "$BACKUP" "$BACKUP.$(date +%Y%m%d%H%M%S)" || exit 1; fi
     mkdir -p "$BACKUP/files" || exit 1
-    lines "$INSTALL
+    # Every file to be replaced or moved aside is copied first; one copy
+    # failing (a full disk) stops here, before anything is changed.
+    if ! lines "$INSTALL
 $REMOVE" | while IFS= read -r f; do
-        [ -e "$f" ] && cp -a --parents "$f" "$BACKUP/files/"
-    done
+        [ ! -e "$f" ] || { cp -a --parents "$f" "$BACKUP/files/" && cmp -s "$f" "$BACKUP/files$f"; } || exit 1
+    done; then
+        set_state failed "the backup of the current configuration failed"
+        say "the backup of the current configuration to $BACKUP failed (disk full?): nothing was changed"
+        exit 1
+    fi
     lines "$INSTALL" > "$BACKUP/installed"
     lines "$REMOVE" > "$BACKUP/removed"
     # What no config file may describe (Docker sets eth0 up itself): addresses and routes.

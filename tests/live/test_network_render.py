@@ -87,20 +87,26 @@ def test_netplan_refuses_a_broken_file(lab_up):
 @pytest.mark.parametrize("vlan", [None, 100])
 def test_ifupdown_parses_the_bond(lab_up, broken, vlan):
     files = render_plan(bond_plan(vlan), "ifupdown", INTERFACES).files
-    text = "".join(content for path, (content, _) in files.items() if "/etc/network/" in path)
-    assert "bond-slaves" in text or "bond-mode" in text, text
+    # Only the deploy's own stanzas: the main file's `source` line would pull
+    # in the lab host's real configuration.
+    text = "".join(content for path, (content, _) in files.items()
+                   if path.startswith("/etc/network/interfaces.d/"))
     if broken:
         text = text.replace("iface br0 inet static", "iface br0 inet stattic")
     write_tree("/tmp/ifu", {"/interfaces": (text, "644")})
     # A state directory of its own: the host's real ifupdown state (br0 is
     # up on a bridged node) must not answer for this file.
     names = "bond0 bond0.100 br0" if vlan else "bond0 br0"
-    rc, output = lab.exec(HOST, "mkdir -p /tmp/ifu/state && "
+    rc, output = lab.exec(HOST, "rm -rf /tmp/ifu/state && mkdir -p /tmp/ifu/state && "
                                 f"ifup --no-act --state-dir /tmp/ifu/state -i /tmp/ifu/interfaces {names} 2>&1")
     if broken:
-        assert rc != 0, output
-    else:
-        assert rc == 0, output
-        assert "bond" in output.lower() or output.strip() == "", output
-        if vlan:
-            assert "bond0.100" in output, output
+        assert rc != 0 and "unknown or no method" in output, output
+        return
+    assert rc == 0, output
+    # What ifupdown would run: the bond at MTU 9000, the address on br0.
+    assert "ip link set dev bond0 mtu 9000" in output, output
+    assert "ip addr add 172.30.10.41/255.255.255.0" in output and "dev br0" in output, output
+    assert "ip route add default via 172.30.10.1  dev br0" in output, output
+    assert "172.30.10.43" not in output, "the lab host's own configuration leaked in"
+    if vlan:
+        assert "bond0.100" in output, output

@@ -161,3 +161,56 @@ def test_a_misspelt_group_is_refused():
 def test_own_groups_and_the_inventory_file_group_are_allowed():
     validate(hosts(kvm01=(("kvm_nodes", "rack1", "inventory"), {"custom_groups": ["rack1"]}),
                    kvm02=(("kvm_nodes", "inventory"), {})))
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("data_volume", "/var", "key 'data_volume' = '/var': /var is a system directory"),
+    ("data_volume", "/var/lib", "/var/lib is a system directory (or holds one)"),
+    ("secondary_mount", "/var/lib/libvirt", "/var/lib/libvirt is a system directory"),
+    ("network_dns", [], "key 'network_dns' = []: expected at least one IPv4 address"),
+    ("kvm_sysctl", {"net.ipv4.ip_forward": "1; reboot"}, "the value of net.ipv4.ip_forward must be"),
+])
+def test_values_that_would_hurt_a_host_are_refused(key, value, expected):
+    with pytest.raises(ConfigError) as error:
+        validate(hosts(kvm01=(("kvm_nodes",), {key: value})))
+    assert f"host kvm01: {expected}" in str(error.value) or expected in str(error.value)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("0.0.0.0/00", "the export is never open to everyone"),
+    ("10.0.0.0/8", "reaches beyond cluster_network 172.30.10.0/24"),
+])
+def test_the_export_stays_inside_the_cluster_network(value, expected):
+    with pytest.raises(ConfigError) as error:
+        validate(hosts(mgmt01=(("masters", "nfs_server"), {"nfs_export_network": value}),
+                       kvm01=(("kvm_nodes",), {})))
+    assert expected in str(error.value)
+
+
+def test_a_multi_word_sysctl_value_is_one_quoted_argument():
+    from operations.kvm import sysctl_plan
+
+    settings = validate(hosts(kvm01=(("kvm_nodes",), {"kvm_sysctl": {"net.ipv4.ip_local_port_range": "32768 60999"}})))
+    values = settings["kvm01"].kvm_sysctl
+    to_set, _ = sysctl_plan(values, {"net.ipv4.ip_local_port_range": {"value": "1024 65000", "writable": True}})
+    assert to_set == ["net.ipv4.ip_local_port_range=32768 60999"]
+
+
+def _probe_with(links):
+    return {"interfaces": {"links": links, "default4": {"gateway": "172.30.10.1", "dev": "eth0"},
+                           "default6": None, "tools": [], "files": {}, "contents": {},
+                           "last_transaction": None}}
+
+
+def test_host_facts_refuse_data_before_any_change():
+    from cluster.deploy_network import data_problems
+
+    eth0 = {"kind": "ether", "master": None, "mtu": 1500, "mac": "52:54:00:00:00:01", "up": True,
+            "ipv4": ["172.30.10.11/24"], "ipv6": []}
+    settings = validate(hosts(mgmt01=(("masters",), {"cluster_address": "172.30.10.12"}),
+                              kvm01=(("kvm_nodes",), {"bridge_uplink": "eth9"})))
+    assert data_problems(settings["mgmt01"], settings, _probe_with({"eth0": eth0})) == [
+        "network: key 'cluster_address' = '172.30.10.12': no interface of this host has this "
+        "address (it has: 172.30.10.11/24)"]
+    problems = data_problems(settings["kvm01"], settings, _probe_with({"eth0": eth0}))
+    assert problems and "key 'bridge_uplink' = 'eth9': no such interface on this host" in problems[0]
