@@ -11,7 +11,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from facts.host import HostProbe
-from operations import accounts, iommu, packages, preflight
+from operations import accounts, iommu, kvm, packages, preflight
 
 from . import config_storage, deploy_kvm, deploy_management, deploy_network, deploy_storage
 from .settings import HostSettings
@@ -108,6 +108,7 @@ def install_packages(settings: HostSettings, probe: dict):
         current=probe["packages"],
         os_family=probe["os"]["family"],
         os_major=probe["os"]["major"],
+        optional=list(kvm.OPTIONAL_PACKAGES),
     )
 
 

@@ -63,6 +63,10 @@ VIRTUAL_PORT_KINDS = ("tun", "tap")
 _NM_NAMESPACE = uuid.UUID("4f6c2a8e-8a4b-4e1e-9a55-6b766d2d6e65")
 
 
+# States of kvm-cluster-net's last transaction in which its rollback timer runs.
+PENDING_STATES = ("armed", "switching", "switched", "rolling-back")
+
+
 class NetworkPlanError(ValueError):
     """The plan cannot be made from the data and this host's facts."""
 
@@ -747,7 +751,7 @@ def switch_helper(interfaces: dict):
     yield write_command(SCRIPT, script, "755")
 
 
-@operation(is_idempotent=False)
+@operation()
 def bridge(plan: dict | None = None, problem: str | None = None, backend: str = "ifupdown",
            interfaces: dict | None = None, network_manager: dict | None = None,
            nm_policy: str = "disable", confirm_timeout: int = 60, ssh: dict | None = None):
@@ -795,11 +799,27 @@ def bridge(plan: dict | None = None, problem: str | None = None, backend: str = 
     rendered = render_plan(plan, backend, interfaces, network_manager, nm_policy)
     in_place = files_in_place(rendered, interfaces)
     missing = runtime_matches(plan, interfaces)
+    txn = transaction_id(rendered.files, rendered.remove)
+    if last and last["state"] in PENDING_STATES:
+        # An earlier run did not finish (interrupted while it waited for the
+        # confirmation): its rollback timer is still armed. Never call that a
+        # no-op, never stage a new plan over it.
+        if last["state"] == "switched" and last["txn"] == txn and in_place and not missing:
+            warn_once(f"network: switch {txn} was never confirmed: confirming it now")
+            yield FunctionCommand(confirm_switch, (), {
+                "txn": txn, "ssh": dict(ssh or {}), "timeout": confirm_timeout, "address": plan.address,
+            })
+            return
+        message = (f"network: switch {last['txn']} is {last['state']} and not confirmed; it rolls "
+                   f"back by itself within network_confirm_timeout: deploy again after that; "
+                   "nothing was changed on this host")
+        error_once(message)
+        yield StringCommand("printf", "'%s\\n'", QuoteString(message), ">&2;", "exit 1")
+        return
     if in_place and not rendered.remove and not missing and not rendered.nm_stop:
         host.noop(f"{plan.bridge} carries {plan.address} over {plan.port} ({backend})")
         return
 
-    txn = transaction_id(rendered.files, rendered.remove)
     reasons = missing + ([] if in_place else ["configuration files differ"])
     reasons += [f"{path} is moved aside" for path in rendered.remove]
     if rendered.nm_stop:

@@ -23,15 +23,20 @@ def packages_to_install(wanted: list[str], current: dict) -> tuple[list[str], li
 
 
 @operation()
-def install(packages: list[str], current: dict, os_family: str, os_major: int | None = None):
+def install(packages: list[str], current: dict, os_family: str, os_major: int | None = None,
+            optional=()):
     """
-    Install the packages that are not installed yet; skip, with a warning,
-    those the host's release does not have (Debian 12 has no ``virt-top``).
+    Install the packages that are not installed yet. An ``optional`` one the
+    host's release does not have (Debian 12 has no ``virt-top``) is skipped
+    with a warning; any other one missing from the package index makes the
+    index be refreshed first (stale lists on a fresh image), and the install
+    fails the host if the package still does not exist.
 
     + packages: package names for this host's distribution and release
     + current: ``probe["packages"]`` (installed, available, missing)
     + os_family: ``debian`` (apt, without recommends) or ``rhel`` (dnf; yum before 8)
     + os_major: the release's major version
+    + optional: names that may be missing from a release
 
     **Example:**
 
@@ -42,21 +47,28 @@ def install(packages: list[str], current: dict, os_family: str, os_major: int | 
             packages=["qemu-system-x86", "libvirt-daemon-system", "virt-top"],
             current=probe["packages"],
             os_family="debian",
+            optional=["virt-top"],
         )
     """
-    todo, skipped = packages_to_install(packages, current)
+    todo, missing = packages_to_install(packages, current)
+    skipped = [name for name in missing if name in optional]
+    required = [name for name in missing if name not in optional]
     if skipped:
         warn_once(f"not in this release's package archive, skipped: {', '.join(skipped)}")
-    if sorted(skipped) != sorted(current.get("recorded", [])):
+    recorded = sorted(current.get("recorded", []))
+    if sorted(skipped) != recorded:
         # Remember the answer until the package index changes (facts.packages).
         yield StringCommand(
             "mkdir -p", QuoteString(posixpath.dirname(SKIPPED_RECORD)), "&& printf '%s'",
             QuoteString("".join(f"{name}\n" for name in sorted(skipped))), ">", QuoteString(SKIPPED_RECORD),
         )
+    if required:
+        warn_once(f"not in the package index: {', '.join(required)}: refreshing it first")
+        yield StringCommand("dnf makecache" if os_family == "rhel" else "apt-get update -q")
+        todo = todo + required
     if not todo:
-        if skipped and sorted(skipped) != sorted(current.get("recorded", [])):
-            return
-        host.noop(f"packages installed: {', '.join(n for n in packages if n not in skipped)}")
+        if sorted(skipped) == recorded:
+            host.noop(f"packages installed: {', '.join(n for n in packages if n not in skipped)}")
         return
     if os_family == "rhel" and os_major is not None and os_major < 8:
         yield from yum.packages._inner(packages=todo)

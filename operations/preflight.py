@@ -113,7 +113,7 @@ def evaluate(probe: dict, checks, policy: dict, data_path: str = "/data01",
     return findings
 
 
-@operation(is_idempotent=False)
+@operation()
 def verify(probe: dict, checks, policy: dict, data_path: str = "/data01", iommu_args=(),
            data_problems=()):
     """
