@@ -382,10 +382,52 @@ def _virtual(plan: NetworkPlan) -> list[str]:
     return ([plan.bond.name] if plan.bond else []) + ([plan.vlan_device] if plan.vlan_device else [])
 
 
+_STANZA = ("iface", "mapping", "auto", "source", "source-directory", "rename")
+_SOURCE_LINE = "source /etc/network/interfaces.d/*"
+
+
+def ifupdown_main_file(lines: list[str] | None, devices) -> str:
+    """``/etc/network/interfaces`` with the stanzas of ``devices`` (which the
+    bridge takes over) commented out and interfaces.d sourced; every other
+    line (other interfaces, routes, hooks) is kept as it was. No file: a
+    minimal one."""
+    if not lines:
+        return render("network/ifupdown-interfaces.j2")
+    devices = set(devices)
+    out = []
+    in_taken_stanza = False
+    for line in lines:
+        words = line.split("#")[0].split()
+        first = words[0] if words else ""
+        if first in _STANZA or first.startswith("allow-"):
+            in_taken_stanza = False
+            if first in ("iface", "mapping") and len(words) > 1 and words[1] in devices:
+                in_taken_stanza = True
+            elif (first == "auto" or first.startswith("allow-")) and set(words[1:]) & devices:
+                kept = [name for name in words[1:] if name not in devices]
+                out.append(f"# kvm-cluster, now in interfaces.d/kvm-cluster-br0: {line}")
+                if kept:
+                    out.append(f"{first} {' '.join(kept)}")
+                continue
+        if in_taken_stanza:
+            out.append(f"# kvm-cluster, now in interfaces.d/kvm-cluster-br0: {line}" if line.strip() else line)
+        else:
+            out.append(line)
+    if not any(line.split("#")[0].split()[:2] in (["source", "/etc/network/interfaces.d/*"],
+                                                   ["source-directory", "/etc/network/interfaces.d"],
+                                                   ["source-directory", "interfaces.d"])
+               for line in lines):
+        out += ["", "# kvm-cluster: the bridge and its ports are configured here", _SOURCE_LINE]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
 def _render_ifupdown(plan: NetworkPlan, interfaces: dict) -> Rendered:
     files = {IFUPDOWN_FILE: (render("network/ifupdown-br0.j2", **_context(plan)), "644")}
     if not _ifupdown_main_ok(interfaces, plan):
-        files[IFUPDOWN_MAIN] = (render("network/ifupdown-interfaces.j2"), "644")
+        # Edited, not replaced: other interfaces' stanzas stay (the old file
+        # is backed up by the transaction all the same).
+        current = interfaces["contents"].get(IFUPDOWN_MAIN) if IFUPDOWN_MAIN in interfaces["files"] else None
+        files[IFUPDOWN_MAIN] = (ifupdown_main_file(current, [*plan.devices, plan.bridge]), "644")
     # Tagged without a bond, the VLAN's link is brought up first (its MTU before the VLAN's).
     link = [plan.uplink] if plan.vlan_device and not plan.bond else []
     ups = link + _virtual(plan) + [plan.bridge]
