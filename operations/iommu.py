@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from io import StringIO
 
 from pyinfra import host
@@ -164,10 +164,20 @@ def kernel_options(wanted: list[str], iommu_state: dict, os_family: str, reboot:
         content = set_grub_variable(lines or [], plan.variable, plan.add)
         upload = files.put._inner(src=StringIO(content), dest=plan.file, create_remote_dir=False)
         backup = []
+        copy = None
         if lines is not None:
             copy = f"{plan.file}.{file_utils.get_timestamp()}"
             backup.append(StringCommand("cp", "-p", QuoteString(plan.file), QuoteString(copy)))
         yield from before_upload(upload, backup)
+        if plan.regenerate and copy is not None:
+            # Regenerated, or the edit is undone: a failed update-grub (a full
+            # /boot) must not leave a file that the next run calls configured.
+            yield StringCommand(
+                "{", plan.regenerate, ";", "}", "||", "{", "cp", "-p", QuoteString(copy),
+                QuoteString(plan.file), ";", "echo", "'GRUB was not regenerated: the edit of",
+                QuoteString(plan.file), "is undone'", ">&2;", "exit", "1;", "}",
+            )
+            plan = replace(plan, regenerate=None)
 
     if plan.regenerate:
         yield plan.regenerate
