@@ -633,6 +633,8 @@ def _sh_lines(paths) -> list[str]:
 
 def transaction(plan: NetworkPlan, rendered: Rendered, timeout: int, txn: str) -> str:
     """The transaction file the host script sources (``/var/lib/kvm-cluster/network/plan``)."""
+    # Files written in place rather than renamed over (a bind mount, such as
+    # Docker's /etc/resolv.conf): none of the backends' files today.
     in_place = [path for path in rendered.files if path == RESOLV_CONF]
     return render(
         "network/transaction.sh.j2", txn=txn, backend=rendered.backend, bridge=plan.bridge,
@@ -646,11 +648,16 @@ def transaction(plan: NetworkPlan, rendered: Rendered, timeout: int, txn: str) -
 
 
 def write_command(path: str, content: str, mode: str = "644") -> StringCommand:
-    """Write a file in one command (staging: nothing live reads these paths)."""
+    """Write a file in one command, atomically (a temporary file renamed over
+    it): the staged files, the plan and kvm-cluster-net itself, which a
+    rollback timer may be running at that moment (``sh`` reads its script as
+    it goes; a rename leaves the running one its old file)."""
     directory = path.rsplit("/", 1)[0] or "/"
+    temporary = f"{path}.kvm-cluster-tmp"
     return StringCommand(
         "mkdir -p", QuoteString(directory), "&& printf '%s'", QuoteString(content), ">",
-        QuoteString(path), "&& chmod", mode, QuoteString(path),
+        QuoteString(temporary), "&& chmod", mode, QuoteString(temporary), "&& mv -f",
+        QuoteString(temporary), QuoteString(path),
     )
 
 
