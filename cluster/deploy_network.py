@@ -35,6 +35,9 @@ def ssh_target() -> dict:
         "password": data.get("ssh_password"),
         "known_hosts_file": data.get("ssh_known_hosts_file"),
         "strict_host_key_checking": data.get("ssh_strict_host_key_checking") or "accept-new",
+        "key_password": data.get("ssh_key_password"),
+        "config_file": data.get("ssh_config_file"),
+        "paramiko_connect_kwargs": data.get("ssh_paramiko_connect_kwargs"),
         # --sudo on the command line sets the config, _sudo in data the host.
         "sudo": bool(data.get("_sudo") or state.config.SUDO),
     }

@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import ipaddress
 import logging
+import os
 import socket
 import time
 import uuid
@@ -675,9 +676,25 @@ def _show_diff(path: str, content: str) -> None:
 
 # -- confirmation -------------------------------------------------------------------
 
+def connection_target(ssh: dict) -> tuple[str, int, str | None]:
+    """(host name, port, ProxyCommand) to reach, after the ssh config file
+    pyinfra reads (``ssh_config_file``): its HostName, Port and ProxyCommand
+    (a bastion) apply to the confirmation too. Explicit data wins."""
+    import paramiko
+
+    hostname, port, proxy = ssh["hostname"], ssh.get("port"), None
+    if ssh.get("config_file"):
+        config = paramiko.SSHConfig.from_path(os.path.expanduser(ssh["config_file"])).lookup(hostname)
+        hostname = config.get("hostname", hostname)
+        port = port or config.get("port")
+        proxy = config.get("proxycommand")
+    return hostname, int(port or 22), proxy
+
+
 def _ssh_run(ssh: dict, command: str, timeout: float) -> tuple[int, str]:
     """Run ``command`` over a NEW SSH connection, as pyinfra connects (same host,
-    port, user, key, known_hosts, host key policy)."""
+    port, user, key and its passphrase, known_hosts, host key policy, ssh
+    config file with its ProxyCommand, extra paramiko arguments)."""
     import paramiko
 
     client = paramiko.SSHClient()
@@ -689,12 +706,16 @@ def _ssh_run(ssh: dict, command: str, timeout: float) -> tuple[int, str]:
     strict = ssh.get("strict_host_key_checking", "accept-new")
     client.set_missing_host_key_policy(
         paramiko.RejectPolicy() if strict in ("yes", True) else paramiko.AutoAddPolicy())
+    hostname, port, proxy = connection_target(ssh)
+    sock = paramiko.ProxyCommand(proxy) if proxy else None
     try:
         client.connect(
-            ssh["hostname"], port=int(ssh.get("port") or 22), username=ssh.get("user"),
+            hostname, port=port, username=ssh.get("user"),
             key_filename=ssh.get("key"), password=ssh.get("password"),
+            passphrase=ssh.get("key_password"), sock=sock,
             timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
             look_for_keys=not ssh.get("key"), allow_agent=True,
+            **(ssh.get("paramiko_connect_kwargs") or {}),
         )
         if ssh.get("sudo"):
             command = f"sudo -n {command}"
