@@ -36,6 +36,31 @@ put() {
     if in_place "$1"; then cat "$2" > "$1"; else cp -p "$2" "$1.kvm-cluster-new" && mv -f "$1.kvm-cluster-new" "$1"; fi
 }
 
+backup_current() {
+    mkdir -p "$BACKUP/files" || return 1
+    lines "$INSTALL
+$REMOVE" | while IFS= read -r f; do
+        [ ! -e "$f" ] || { cp -a --parents "$f" "$BACKUP/files/" && cmp -s "$f" "$BACKUP/files$f"; } || exit 1
+    done || return 1
+    lines "$INSTALL" > "$BACKUP/installed" || return 1
+    lines "$REMOVE" > "$BACKUP/removed" || return 1
+    # What no config file may describe (Docker sets eth0 up itself): addresses and routes.
+    {
+        for dev in $RUNTIME_DEVICES; do
+            ip link show dev "$dev" >/dev/null 2>&1 || continue
+            echo "ip link set dev $dev up"
+            ip -4 -o addr show dev "$dev" scope global | awk -v d="$dev" '{print "ip addr replace " $4 " dev " d}'
+        done
+        ip -4 route show default | awk '{
+            via = ""; dev = "";
+            for (i = 1; i < NF; i++) { if ($i == "via") via = $(i + 1); if ($i == "dev") dev = $(i + 1) }
+            if (via != "" && dev != "") print "ip route replace default via " via " dev " dev }'
+    } > "$BACKUP/runtime" || return 1
+    if systemctl -q is-active NetworkManager 2>/dev/null; then echo active > "$BACKUP/nm-active" || return 1; fi
+    if systemctl -q is-enabled NetworkManager 2>/dev/null; then echo enabled > "$BACKUP/nm-enabled" || return 1; fi
+    if systemctl -q is-enabled network 2>/dev/null; then echo enabled > "$BACKUP/network-enabled" || return 1; fi
+}
+
 arm() {
     mkdir -p "$DIR"
     exec 9> "$LOCK"; flock 9
@@ -58,34 +83,15 @@ arm() {
     # The same plan armed again (its running state drifted): keep the older
     # backup (it may hold the pre-bridge configuration), never overwrite it.
     if [ -d "$BACKUP" ]; then mv "$BACKUP" "$BACKUP.$(date +%Y%m%d%H%M%S)" || exit 1; fi
-    mkdir -p "$BACKUP/files" || exit 1
-    # Every file to be replaced or moved aside is copied first; one copy
-    # failing (a full disk) stops here, before anything is changed.
-    if ! lines "$INSTALL
-$REMOVE" | while IFS= read -r f; do
-        [ ! -e "$f" ] || { cp -a --parents "$f" "$BACKUP/files/" && cmp -s "$f" "$BACKUP/files$f"; } || exit 1
-    done; then
+    # Everything the rollback needs is saved first: every file to be replaced
+    # or moved aside (each copy compared with its original), what no file
+    # describes (addresses, routes), the services' state. Any of it failing
+    # (a full disk) stops here, before anything is changed.
+    if ! backup_current; then
         set_state failed "the backup of the current configuration failed"
         say "the backup of the current configuration to $BACKUP failed (disk full?): nothing was changed"
         exit 1
     fi
-    lines "$INSTALL" > "$BACKUP/installed"
-    lines "$REMOVE" > "$BACKUP/removed"
-    # What no config file may describe (Docker sets eth0 up itself): addresses and routes.
-    {
-        for dev in $RUNTIME_DEVICES; do
-            ip link show dev "$dev" >/dev/null 2>&1 || continue
-            echo "ip link set dev $dev up"
-            ip -4 -o addr show dev "$dev" scope global | awk -v d="$dev" '{print "ip addr replace " $4 " dev " d}'
-        done
-        ip -4 route show default | awk '{
-            via = ""; dev = "";
-            for (i = 1; i < NF; i++) { if ($i == "via") via = $(i + 1); if ($i == "dev") dev = $(i + 1) }
-            if (via != "" && dev != "") print "ip route replace default via " via " dev " dev }'
-    } > "$BACKUP/runtime"
-    systemctl -q is-active NetworkManager 2>/dev/null && echo active > "$BACKUP/nm-active"
-    systemctl -q is-enabled NetworkManager 2>/dev/null && echo enabled > "$BACKUP/nm-enabled"
-    systemctl -q is-enabled network 2>/dev/null && echo enabled > "$BACKUP/network-enabled"
     set_state armed
     if ! systemd-run --unit="$(unit rollback)" --on-active="${TIMEOUT}s" \
             --timer-property=AccuracySec=1s "$SELF" rollback >/dev/null 2>&1; then

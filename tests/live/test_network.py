@@ -93,3 +93,24 @@ def test_an_uplink_the_host_lacks_is_refused_before_any_change(converged, monkey
     assert "preflight failed; nothing was changed on this host" in run.output
     after = etc_checksums()
     assert after == before, "a host changed"  # kvm03 stopped at preflight, the others had nothing to do
+
+
+def test_a_backup_that_cannot_be_written_stops_the_switch_before_any_change(fresh_lab):
+    """A full disk, staged with a tmpfs of four inodes over the backup
+    directory: the backup fails, and kvm03 is left exactly as it was."""
+    rc, out = lab.exec("kvm03", "mkdir -p /var/backups/kvm-cluster && "
+                                "mount -t tmpfs -o nr_inodes=4 tmpfs /var/backups/kvm-cluster")
+    assert rc == 0, out
+    try:
+        run = deploy("--limit", "kvm03")
+        assert run.returncode != 0, run.output
+        assert "the backup of the current configuration" in run.output, run.output
+        assert "nothing was changed" in run.output
+        found = links("kvm03")
+        assert "br0" not in found and addresses(found["eth0"]) == [lab.state()["kvm03"].ip]
+        rc, _ = lab.exec("kvm03", "test -e /etc/network/interfaces.d/kvm-cluster-br0")
+        assert rc != 0, "the new configuration was installed anyway"
+        rc, timers = lab.exec("kvm03", "systemctl list-timers --all --no-legend 'kvm-cluster-net-*'")
+        assert "kvm-cluster-net" not in timers, timers
+    finally:
+        lab.exec("kvm03", "umount /var/backups/kvm-cluster")
