@@ -89,20 +89,16 @@ def vm_manifest(value: Any) -> tuple[VM, ...]:
     return vms
 
 
-def ntp_sources(value: Any) -> tuple[str, ...]:
-    """Upstream NTP servers: host names or IPv4 addresses."""
-    if not isinstance(value, (list, tuple)):
-        raise Invalid("expected a list of NTP servers (host names or addresses)")
-    result = []
-    for index, item in enumerate(value):
-        try:
-            result.append(f.ipv4_address(item))
-        except Invalid:
-            try:
-                result.append(f.domain_name(item))
-            except Invalid:
-                raise Invalid(f"entry {index} ({describe(item)}) is not a host name or IPv4 address") from None
-    return tuple(result)
+def _ntp_source(value: Any) -> str:
+    try:
+        return f.ipv4_address(value)
+    except Invalid:
+        return f.domain_name(value)
+
+
+# Upstream NTP servers: host names or IPv4 addresses.
+ntp_sources = f.list_of(_ntp_source, "expected a list of NTP servers (host names or addresses)",
+                        "a host name or IPv4 address")
 
 
 FIELDS = (

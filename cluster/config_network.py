@@ -28,15 +28,12 @@ def optional_bool(value: Any) -> bool | None:
     return None if value is None else f.boolean(value)
 
 
+_interface_list = f.list_of(f.interface_name, "expected a list of network interface names, like [eno1, eno2]",
+                            "a network interface name")
+
+
 def interface_names(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, (list, tuple)):
-        raise Invalid("expected a list of network interface names, like [eno1, eno2]")
-    names = []
-    for index, item in enumerate(value):
-        try:
-            names.append(f.interface_name(item))
-        except Invalid:
-            raise Invalid(f"entry {index} ({item!r}) is not a network interface name") from None
+    names = _interface_list(value)
     if len(set(names)) != len(names):
         raise Invalid("an interface is listed twice")
     return tuple(names)

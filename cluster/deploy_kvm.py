@@ -7,6 +7,7 @@ from pathlib import Path
 from pyinfra.api import deploy
 
 from facts.accounts import home_dir
+from facts.host import PROBED_RELEASES
 from operations import kvm
 
 from .settings import HostSettings
@@ -21,9 +22,7 @@ def packages(settings: HostSettings, os_release: dict) -> list[str]:
 def managed_paths(settings: HostSettings) -> list[str]:
     if not settings.in_group("kvm_nodes"):
         return []
-    paths = []
-    for os_release in ({"family": "debian"}, {"family": "rhel", "major": 9}):
-        paths += kvm.managed_paths(os_release)
+    paths = [path for release in PROBED_RELEASES for path in kvm.managed_paths(release)]
     if settings.libvirt_tls:
         paths += list(kvm.TLS_PATHS.values())
     paths.append(kvm.user_libvirt_conf(home_dir(settings.role_account)))
@@ -33,10 +32,7 @@ def managed_paths(settings: HostSettings) -> list[str]:
 def units(settings: HostSettings) -> list[str]:
     if not settings.in_group("kvm_nodes"):
         return []
-    names = []
-    for os_release in ({"family": "debian"}, {"family": "rhel", "major": 9}):
-        names += kvm.units(os_release)
-    return sorted(set(names))
+    return sorted({unit for release in PROBED_RELEASES for unit in kvm.units(release)})
 
 
 def sysctl_keys(settings: HostSettings) -> list[str]:

@@ -3,7 +3,7 @@ NTP (chrony: masters serve, every other host follows them) and the
 ClusterShell groups on the masters.
 
 The pure functions here tell the batched probe what to read for a host
-(:func:`package_names`, :func:`managed_paths`, :func:`units`); the ``@deploy``
+(:func:`packages`, :func:`managed_paths`, :func:`units`); the ``@deploy``
 functions decide everything from that probe.
 """
 
@@ -25,11 +25,6 @@ def packages(settings: HostSettings, os_release: dict) -> list[str]:
     if settings.in_group("masters"):
         return ["dnsmasq", "chrony", "clustershell"]
     return ["chrony"]
-
-
-def package_names(settings: HostSettings) -> dict[str, list[str]]:
-    """Per family, what the probe asks about (see facts.packages)."""
-    return {family: packages(settings, {"family": family}) for family in FAMILIES}
 
 
 def managed_paths(settings: HostSettings) -> list[str]:

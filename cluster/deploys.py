@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 
-from facts.host import HostProbe
+from facts.host import PROBED_RELEASES, HostProbe
 from operations import accounts, iommu, kvm, packages, preflight
 
 from . import config_storage, deploy_kvm, deploy_management, deploy_network, deploy_storage
@@ -20,11 +20,6 @@ from .settings import HostSettings
 # The steps' modules, each with managed_paths(settings), units(settings) and
 # packages(settings, os_release): what the probe reads for a host.
 STEP_MODULES = (deploy_network, deploy_kvm, config_storage, deploy_management)
-
-# The probe runs before the distribution is known: it asks about the names of
-# every family (and the paths and units of every layout).
-_FAMILIES = ({"family": "debian"}, {"family": "rhel", "major": 9})
-
 
 def host_packages(settings: HostSettings, os_release: dict) -> list[str]:
     """Every package the host's steps need, for its distribution."""
@@ -42,7 +37,7 @@ def probe_arguments(settings: HostSettings) -> dict:
     for module in STEP_MODULES:
         files += module.managed_paths(settings)
         units += module.units(settings)
-    packages = {release["family"]: host_packages(settings, release) for release in _FAMILIES}
+    packages = {release["family"]: host_packages(settings, release) for release in PROBED_RELEASES}
     return {
         "files": tuple(sorted(set(files))),
         "units": tuple(sorted({unit if "." in unit else f"{unit}.service" for unit in units})),

@@ -103,16 +103,23 @@ def ipv4_network(value: Any) -> str:
     return str(network)
 
 
-def ipv4_addresses(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, (list, tuple)):
-        raise Invalid("expected a list of IPv4 addresses")
-    result = []
-    for index, item in enumerate(value):
-        try:
-            result.append(ipv4_address(item))
-        except Invalid:
-            raise Invalid(f"entry {index} ({item!r}) is not an IPv4 address") from None
-    return tuple(result)
+def list_of(check: Callable[[Any], Any], expected: str, entry: str) -> Callable[[Any], tuple]:
+    """A validator for a list whose every entry passes ``check``: ``expected``
+    when the value is no list, "entry N (value) is not ``entry``" otherwise."""
+    def validate(value: Any) -> tuple:
+        if not isinstance(value, (list, tuple)):
+            raise Invalid(expected)
+        result = []
+        for index, item in enumerate(value):
+            try:
+                result.append(check(item))
+            except Invalid:
+                raise Invalid(f"entry {index} ({describe(item)}) is not {entry}") from None
+        return tuple(result)
+    return validate
+
+
+ipv4_addresses = list_of(ipv4_address, "expected a list of IPv4 addresses", "an IPv4 address")
 
 
 def some_ipv4_addresses(value: Any) -> tuple[str, ...]:

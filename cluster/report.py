@@ -32,7 +32,6 @@ from pyinfra_cli.inventory import make_inventory  # noqa: E402
 from gevent.threadpool import ThreadPool  # noqa: E402
 from pyinfra.context import ctx_host  # noqa: E402
 
-from facts.host import HostProbe  # noqa: E402
 from facts.iommu import is_configured, missing_args  # noqa: E402
 from operations.preflight import evaluate  # noqa: E402
 
@@ -164,8 +163,7 @@ def render_table(rows: list[dict], colour: bool = False) -> str:
 def _probe(host, settings):
     with ctx_host.use(host):
         try:
-            return host.get_fact(HostProbe, data_path=settings.data_volume, user=settings.role_account,
-                                 **deploys.probe_arguments(settings))
+            return deploys.read_host(settings)
         except Exception:  # an unreachable host is a row, not a crash
             return None
 

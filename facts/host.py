@@ -28,6 +28,10 @@ from .system import OS_RELEASE
 
 MARKER = "@@kvm-cluster:"
 
+# The probe runs before the distribution is known: steps ask it about the
+# package names, files and units of every family (and layout) at once.
+PROBED_RELEASES = ({"family": "debian"}, {"family": "rhel", "major": 9})
+
 
 def _skipped(section: Section) -> Section:
     """The section, not run: its parser's answer for no output."""

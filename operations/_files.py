@@ -30,11 +30,21 @@ def before_upload(upload: Iterator, commands: Iterable) -> Iterator:
     yield from upload
 
 
-def backup_command(path: str) -> StringCommand:
-    """Keep the file being replaced as ``PATH.<timestamp>`` (pyinfra's own backup naming)."""
+def backup_path(path: str, directory: str | None = None) -> str:
+    """Where the file being replaced is kept: ``PATH.<timestamp>`` (pyinfra's
+    own backup naming), or ``DIRECTORY/NAME.<timestamp>`` for a file in a
+    directory a daemon reads whole (a backup there would be read too)."""
+    if directory is None:
+        return f"{path}.{file_utils.get_timestamp()}"
+    return f"{directory}/{posixpath.basename(path)}.{file_utils.get_timestamp()}"
+
+
+def backup_command(path: str, directory: str | None = None) -> StringCommand:
+    """Keep the file being replaced (if there is one) at :func:`backup_path`."""
+    make = ["mkdir", "-p", QuoteString(directory), "&&"] if directory else []
     return StringCommand(
-        "if [ -f", QuoteString(path), "]; then cp -p", QuoteString(path),
-        QuoteString(f"{path}.{file_utils.get_timestamp()}"), "; fi",
+        "if [ -f", QuoteString(path), "]; then", *make, "cp -p", QuoteString(path),
+        QuoteString(backup_path(path, directory)), "; fi",
     )
 
 
@@ -51,14 +61,15 @@ def sha1(content: str) -> str:
 
 def put_file(path: str, content: str, *, mode: str = "644", user: str = "root", group: str = "root",
              current: dict | None = None, backup: bool = True, check: StringCommand | str | None = None,
-             secret: bool = False) -> Iterator:
+             secret: bool = False, backup_dir: str | None = None) -> Iterator:
     """Write ``content`` to ``path`` (for ``yield from`` inside an operation).
 
     ``current`` is the file's digest from ``facts.files`` (read in the batched
     probe): when it already matches, nothing is yielded and no fact is read,
     so a no-op re-run costs nothing here. Otherwise ``files.put._inner`` does
     the work, with ``--diff`` for free; the old file is kept as
-    ``PATH.<timestamp>`` (``backup``) and ``check`` (a command that must pass,
+    ``PATH.<timestamp>`` (``backup``; in ``backup_dir`` if given) and ``check``
+    (a command that must pass,
     e.g. a syntax check of the new content) runs first. A ``secret`` (a
     private key) is never shown by ``--diff``.
     """
@@ -72,7 +83,7 @@ def put_file(path: str, content: str, *, mode: str = "644", user: str = "root", 
     if check is not None:
         commands.append(check)
     if backup:
-        commands.append(backup_command(path))
+        commands.append(backup_command(path, backup_dir))
     yield from before_upload(upload, commands)
 
 

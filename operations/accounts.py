@@ -9,12 +9,12 @@ from __future__ import annotations
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import QuoteString, StringCommand, operation
+from pyinfra.api import operation
 from pyinfra.operations import files, server
 
 from facts.accounts import home_dir, sudoers_path
 
-from ._files import before_upload, sha1
+from ._files import before_upload, checked_content, sha1
 
 
 def sudoers_rule(user: str) -> str:
@@ -99,9 +99,4 @@ def role_account(user: str, public_keys: list[str], groups: list[str], sudo: boo
     rule = sudoers_rule(user)
     upload = files.put._inner(src=StringIO(rule), dest=path, user="root", group="root", mode="440")
     # The very same content is checked with visudo before it is installed.
-    check = StringCommand(
-        "check=$(mktemp)", "&&", "printf", "'%s'", QuoteString(rule), ">", '"$check"',
-        "&&", "visudo", "-cf", '"$check"', ">/dev/null;", "status=$?;", "rm", "-f", '"$check"',
-        ";", "exit", "$status",
-    )
-    yield from before_upload(upload, [check])
+    yield from before_upload(upload, [checked_content(rule, "visudo -cf {} >/dev/null")])

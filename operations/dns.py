@@ -22,14 +22,10 @@ the cluster domain are never forwarded (``local=``).
 from __future__ import annotations
 
 import ipaddress
-import posixpath
-from io import StringIO
 
-from pyinfra.api import QuoteString, StringCommand, operation
-from pyinfra.operations import files as file_ops
-from pyinfra.operations.util import files as file_utils
+from pyinfra.api import operation
 
-from ._files import before_upload, checked_content, digest_matches
+from ._files import checked_content, digest_matches, put_file
 from ._log import or_noop
 from ._render import render
 from .services import service_commands
@@ -40,15 +36,6 @@ LEASE_TIME = "12h"
 # dnsmasq reads every file of its conf-dir (Debian skips only .dpkg-*, RHEL
 # .rpm*): a backup next to the file would be read as configuration too.
 BACKUP_DIR = "/var/backups/kvm-cluster"
-
-
-def backup_outside(path: str, backup_dir: str = BACKUP_DIR) -> StringCommand:
-    """Keep the file being replaced as ``BACKUP_DIR/<name>.<timestamp>``."""
-    copy = f"{backup_dir}/{posixpath.basename(path)}.{file_utils.get_timestamp()}"
-    return StringCommand(
-        "if [ -f", QuoteString(path), "]; then mkdir -p", QuoteString(backup_dir), "&& cp -p",
-        QuoteString(path), QuoteString(copy), "; fi",
-    )
 
 
 def render_dnsmasq_conf(domain: str, network: str, listen_address: str, hosts: list[tuple[str, str]],
@@ -120,7 +107,6 @@ def dnsmasq(config: str, files: dict, services: dict, path: str = CONF_PATH, uni
 def _dnsmasq_commands(config: str, files: dict, services: dict, path: str, unit: str):
     changed = not digest_matches(files.get(path), config, "644", "root", "root")
     if changed:
-        upload = file_ops.put._inner(src=StringIO(config), dest=path, mode="644", user="root", group="root")
-        yield from before_upload(upload, [checked_content(config, "dnsmasq --test -C {}"),
-                                          backup_outside(path)])
+        yield from put_file(path, config, current=files.get(path), backup_dir=BACKUP_DIR,
+                            check=checked_content(config, "dnsmasq --test -C {}"))
     yield from service_commands(unit, services.get(unit), restart=changed)

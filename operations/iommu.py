@@ -17,11 +17,10 @@ from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server
-from pyinfra.operations.util import files as file_utils
 
 from facts.iommu import GRUB_DEFAULT, grub_file_args, merge_args, missing_args
 
-from ._files import before_upload
+from ._files import backup_path, before_upload
 from ._log import warn_once
 
 REBOOT_MARKER = "/var/run/reboot-required"
@@ -166,7 +165,7 @@ def kernel_options(wanted: list[str], iommu_state: dict, os_family: str, reboot:
         backup = []
         copy = None
         if lines is not None:
-            copy = f"{plan.file}.{file_utils.get_timestamp()}"
+            copy = backup_path(plan.file)
             backup.append(StringCommand("cp", "-p", QuoteString(plan.file), QuoteString(copy)))
         yield from before_upload(upload, backup)
         if plan.regenerate and copy is not None:

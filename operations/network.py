@@ -15,7 +15,6 @@ by itself and the deploy fails that host, saying why.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import ipaddress
 import logging
@@ -667,11 +666,13 @@ def _show_diff(path: str, content: str) -> None:
     if not getattr(state.config, "DIFF", False) or not first_pass():
         return
     from pyinfra.facts.files import FileContents
-    old = host.get_fact(FileContents, path=path) or []
-    lines = list(difflib.unified_diff([f"{line}\n" for line in old], content.splitlines(True),
-                                      fromfile=path, tofile=f"{path} (new)"))
-    if lines:
-        logger.info(f"{host.print_prefix}Will modify {path}:\n" + "".join(lines))
+    from pyinfra.operations.util.files import generate_color_diff
+
+    old = host.get_fact(FileContents, path=path)
+    host.log(f"Will {'modify' if old is not None else 'create'} {path}", logger.info)
+    for line in generate_color_diff([f"{line}\n" for line in old or []], content.splitlines(True)):
+        logger.info("  %s", line)
+    logger.info("")
 
 
 # -- confirmation -------------------------------------------------------------------

@@ -43,6 +43,11 @@ class PyinfraRun:
     def json(self) -> dict:
         return json.loads(self.stdout)
 
+    @property
+    def changed_nothing(self) -> bool:
+        """No operation reported Success on any host (the lines before pyinfra's results table)."""
+        return "Success" not in self.output.split("--> Results:")[0]
+
 
 def pyinfra(*args: str, timeout: int = 600) -> PyinfraRun:
     """Run the pyinfra CLI on the lab inventory and deploy.py, as a user would."""
@@ -53,6 +58,13 @@ def pyinfra(*args: str, timeout: int = 600) -> PyinfraRun:
 
 def deploy(*extra: str) -> PyinfraRun:
     return pyinfra("-y", "lab/inventory.py", "deploy.py", *extra)
+
+
+def planned_changes(*extra: str) -> dict[str, list]:
+    """What a deploy would change now, per operation: ``--dry --json``'s hosts with a change."""
+    plan = pyinfra("lab/inventory.py", "deploy.py", "--dry", "--json", *extra)
+    assert plan.returncode == 0, plan.output
+    return {op["name"]: op["hosts_with_change"] for op in plan.json()["plan"] if op["hosts_with_change"]}
 
 
 def etc_checksum(host: str) -> str:

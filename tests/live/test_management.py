@@ -17,7 +17,7 @@ import pytest
 import lab
 from lab.topology import NETWORK
 
-from .conftest import deploy, pyinfra
+from .conftest import deploy, planned_changes
 
 MASTERS = {"mgmt01": "172.30.10.11", "mgmt02": "172.30.10.12"}
 NODES = ("kvm01", "kvm02", "kvm03")
@@ -133,9 +133,7 @@ def test_clush_groups_from_the_inventory(deployed):
 
 
 def test_second_deploy_changes_nothing(deployed, manifest):
-    plan = pyinfra("lab/inventory.py", "deploy.py", "--dry", "--json", "--data", f"vms={manifest}")
-    assert plan.returncode == 0, plan.output
-    changed = {op["name"]: op["hosts_with_change"] for op in plan.json()["plan"] if op["hosts_with_change"]}
+    changed = planned_changes("--data", f"vms={manifest}")
     assert not {name: hosts for name, hosts in changed.items()
                 if any(word in name for word in ("dnsmasq", "chrony", "ClusterShell", "Management"))}, changed
 
