@@ -2,14 +2,17 @@
 # fresh Debian machine, then calls these targets.
 #   make demo               lab up, dry-run with diffs, deploy, per-host summary
 #   make test               the whole test suite (unit + live lab)
-#   make lab-up [NODES=N]   start the Docker lab (2 masters + N KVM nodes)
+#   make lab-up [NODES=N] [PERSONAS="kvm01=minimal ..."]
+#                           start the Docker lab (2 masters + N KVM nodes, each host
+#                           a persona: lab/personas.py)
 #   make lab-down           remove the lab
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PYINFRA := $(VENV)/bin/pyinfra
-NODES ?= 3
+NODES ?= 4
+PERSONAS ?=
 LAB_INVENTORY := lab/inventory.py
 
 .PHONY: venv demo test unit lab-up lab-down report bench
@@ -23,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 lab-up: venv
-	$(PY) -m lab up --nodes $(NODES)
+	$(PY) -m lab up --nodes $(NODES) $(foreach p,$(PERSONAS),--persona $(p))
 
 lab-down: venv
 	$(PY) -m lab down

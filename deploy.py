@@ -26,7 +26,7 @@ settings = all_settings[host.name]
 probe = deploys.read_host(settings)
 
 deploys.run_preflight(settings, probe, all_settings)
-deploys.install_packages(settings, probe)
+deploys.install_packages(settings, probe, all_settings)
 deploys.configure_role_account(settings, probe)
 configure_management(settings, probe, all_settings)
 # After dnsmasq serves: every host's resolvers become the masters.

@@ -204,21 +204,23 @@ def cluster_problems(settings: dict) -> list[str]:
     return problems
 
 
-def packages(settings, os_release: dict) -> list[str]:
-    """The packages the chosen backends need, per distribution (installed before the step).
+def packages(settings, os_release: dict, backend: str | None = None) -> list[str]:
+    """The packages the host's backend needs, installed before the step
+    (``backend`` None: those of every backend the distribution may use).
 
-    Debian: ifupdown and bridge-utils (ifenslave for a bond, vlan for ifupdown's VLAN
-    hooks); RHEL/CentOS 7 and 8
-    with network-scripts: the legacy scripts (8) and bridge-utils (7). Ubuntu
-    (netplan, networkd) and RHEL 9 (NetworkManager) need nothing more.
+    ifupdown: ifupdown and bridge-utils (ifenslave for a bond, vlan for
+    ifupdown's VLAN hooks); ifcfg on RHEL/CentOS 7 and 8: bridge-utils (7), the
+    legacy network-scripts (8). netplan (networkd) and NetworkManager need
+    nothing more. Only hosts with the bridge need any of them.
     """
     if not bridge_enabled(settings):
         return []
-    family, os_id, major = os_release.get("family"), os_release.get("id"), os_release.get("major")
-    backend = settings.network_backend
-    if backend == "ifupdown" or (backend == "auto" and family == "debian" and os_id != "ubuntu"):
-        return (["ifupdown", "bridge-utils"] + (["ifenslave"] if settings.bond_enable else [])
-                + (["vlan"] if settings.bridge_vlan is not None else []))
-    if backend == "ifcfg" or (backend == "auto" and family == "rhel" and major in (7, 8)):
-        return ["bridge-utils"] if major == 7 else ["network-scripts"]
-    return []
+    family, major = os_release.get("family"), os_release.get("major")
+    backend = backend or (settings.network_backend if settings.network_backend != "auto" else None)
+    names = []
+    if backend in ("ifupdown", None) and family == "debian":
+        names += (["ifupdown", "bridge-utils"] + (["ifenslave"] if settings.bond_enable else [])
+                  + (["vlan"] if settings.bridge_vlan is not None else []))
+    if backend in ("ifcfg", None) and family == "rhel" and major in (7, 8):
+        names += ["bridge-utils"] if major == 7 else ["network-scripts"]
+    return names

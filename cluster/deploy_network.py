@@ -68,26 +68,56 @@ def network_plan(settings: HostSettings, all_settings: dict, interfaces: dict
     return plan, None
 
 
+def uplink_devices(settings: HostSettings, all_settings: dict, interfaces: dict) -> tuple[str, ...]:
+    """The interfaces whose configuration decides the backend: those the bridge
+    takes over; on a host without the bridge, the one carrying its address."""
+    if cfg.bridge_enabled(settings):
+        plan, _problem = network_plan(settings, all_settings, interfaces)
+        return plan.devices if plan else ()
+    for name, link in interfaces["links"].items():
+        if any(cidr.split("/")[0] == settings.cluster_address for cidr in link["ipv4"]):
+            return (name,)
+    route = interfaces.get("default4") or {}
+    return (route["dev"],) if route.get("dev") else ()
+
+
+def backend_of(settings: HostSettings, all_settings: dict, probe: dict) -> str:
+    """The backend that writes this host's network configuration (network_backend,
+    or the one that owns the uplink today)."""
+    interfaces = interfaces_facts(probe)
+    return network.choose_backend(settings.network_backend, probe["os"], interfaces,
+                                  probe.get("network_manager"),
+                                  uplink_devices(settings, all_settings, interfaces))
+
+
 def data_problems(settings: HostSettings, all_settings: dict, probe: dict) -> list[str]:
     """What this host's facts refuse in its network data (an uplink or bond
-    member it does not have): checked by the preflight, before any change."""
+    member it does not have, a backend it cannot run): checked by the
+    preflight, before any change."""
     interfaces = interfaces_facts(probe)
+    problems = []
+    backend = backend_of(settings, all_settings, probe)
+    why = network.backend_unavailable(backend, probe["os"], interfaces)
+    if why:
+        key = (f"key 'network_backend' = {settings.network_backend!r}"
+               if settings.network_backend != "auto" else f"the network backend ({backend}, auto)")
+        problems.append(f"network: {key}: {why}")
     if not cfg.bridge_enabled(settings):
         # Unbridged hosts keep their network as it is: the address the other
         # steps use (dnsmasq listens on it) must be one of theirs.
         found = sorted(address for link in interfaces["links"].values() for address in link["ipv4"])
         if found and not any(a.split("/")[0] == settings.cluster_address for a in found):
-            return [f"network: key 'cluster_address' = {settings.cluster_address!r}: no interface of "
-                    f"this host has this address (it has: {', '.join(found)})"]
-        return []
+            problems.append(f"network: key 'cluster_address' = {settings.cluster_address!r}: no "
+                            f"interface of this host has this address (it has: {', '.join(found)})")
+        return problems
     _plan, problem = network_plan(settings, all_settings, interfaces)
-    return [f"network: {problem}"] if problem else []
+    return problems + ([f"network: {problem}"] if problem else [])
 
 
 @deploy("Network")
 def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
     interfaces = interfaces_facts(probe)
-    backend = network.choose_backend(settings.network_backend, probe["os"], interfaces)
+    backend = backend_of(settings, all_settings, probe)
     bridged = cfg.bridge_enabled(settings)
     if bridged:
         plan, problem = network_plan(settings, all_settings, interfaces)
@@ -127,8 +157,9 @@ def managed_paths(settings: HostSettings) -> list[str]:
     return []
 
 
-def packages(settings: HostSettings, os_release: dict) -> list[str]:
-    return cfg.packages(settings, os_release)
+def packages(settings: HostSettings, os_release: dict, backend: str | None = None) -> list[str]:
+    """What the backend needs (``None``: every backend this distribution may use)."""
+    return cfg.packages(settings, os_release, backend)
 
 
 def units(settings: HostSettings) -> list[str]:

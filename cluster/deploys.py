@@ -21,11 +21,17 @@ from .settings import HostSettings
 # packages(settings, os_release): what the probe reads for a host.
 STEP_MODULES = (deploy_network, deploy_kvm, config_storage, deploy_management)
 
-def host_packages(settings: HostSettings, os_release: dict) -> list[str]:
-    """Every package the host's steps need, for its distribution."""
-    names: list[str] = []
+def host_packages(settings: HostSettings, os_release: dict, network_backend: str | None = None
+                  ) -> list[str]:
+    """Every package the host's steps need, for its distribution (with the
+    network backend it uses; None: those of every backend it may use)."""
+    # A minimal install has no sudo: the role account's sudo rule needs it (and visudo).
+    names: list[str] = ["sudo"] if settings.role_account_sudo else []
     for module in STEP_MODULES:
-        names += module.packages(settings, os_release)
+        if module is deploy_network:
+            names += module.packages(settings, os_release, network_backend)
+        else:
+            names += module.packages(settings, os_release)
     return list(dict.fromkeys(names))
 
 
@@ -96,10 +102,11 @@ def configure_iommu(settings: HostSettings, probe: dict):
 
 
 @deploy("Packages")
-def install_packages(settings: HostSettings, probe: dict):
+def install_packages(settings: HostSettings, probe: dict, all_settings: dict):
+    backend = deploy_network.backend_of(settings, all_settings, probe)
     packages.install(
         name="Install the packages of this host's steps",
-        packages=host_packages(settings, probe["os"]),
+        packages=host_packages(settings, probe["os"], backend),
         current=probe["packages"],
         os_family=probe["os"]["family"],
         os_major=probe["os"]["major"],

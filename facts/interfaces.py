@@ -30,6 +30,8 @@ CONFIG_GLOBS = (
     "/etc/resolv.conf",
     "/etc/qemu/bridge.conf",
     "/usr/local/sbin/kvm-cluster-net",
+    "/etc/systemd/system/kvm-cluster-net-boot.service",
+    "/etc/systemd/system/sysinit.target.wants/kvm-cluster-net-boot.service",
 )
 
 # Files whose content the deploy reads (small): the ifupdown main file, qemu's ACL.
@@ -73,7 +75,11 @@ def interfaces_command() -> str:
         "if (!((f, w) in seen)) {seen[f, w]=1; names[f]=names[f] \" \" w}} "
         "END {for (k=1; k<=n; k++) printf \"%s\\t%s\\t%s\\n\", order[k], sha[order[k]], names[order[k]]}'; fi; "
         f"{contents}; "
-        f"echo '@state'; cat {STATE_FILE} 2>/dev/null; true"
+        f"echo '@state'; cat {STATE_FILE} 2>/dev/null; "
+        # A pending switch's rollback timer: is the safety net still armed?
+        f"echo '@timer'; case \"$(cut -d' ' -f1 {STATE_FILE} 2>/dev/null)\" in "
+        f"armed|switching|switched|rolling-back) systemctl is-active "
+        f"\"kvm-cluster-net-rollback-$(cut -d' ' -f2 {STATE_FILE}).timer\" 2>/dev/null;; esac; true"
     )
 
 
@@ -116,6 +122,11 @@ def _link(entry: dict) -> dict:
         "ipv4": addrs4,
         "ipv6": addrs6,
     }
+    if link["kind"] == "bond" and info.get("info_data"):
+        # The bond's mode and parameters as the kernel runs them (drift from the data).
+        data = info["info_data"]
+        link["bond"] = {key: data.get(key) for key in ("mode", "miimon", "xmit_hash_policy")
+                        if key in data}
     if link["kind"] == "vlan":
         # ``ip -j`` names the VLAN's link (``eno1.100@eno1``) and its id.
         link["parent"] = entry.get("link")
@@ -166,7 +177,10 @@ def parse_interfaces(lines: list[str]) -> dict:
         "contents": {path: contents[path] for path in CONTENT_FILES if path in contents and path in files},
         "last_transaction": (
             {"state": state_words[0], "txn": state_words[1] if len(state_words) > 1 else None,
-             "detail": " ".join(state_words[2:])} if state_words else None
+             "detail": " ".join(state_words[2:]),
+             # Read only while the switch is pending: None otherwise.
+             "rollback_armed": ("active" in parts["timer"]) if parts.get("timer") else None}
+            if state_words else None
         ),
     }
 

@@ -1,4 +1,4 @@
-"""Network facts: NetworkManager state (the bridge facts join it later)."""
+"""Network facts: NetworkManager's state, and which connection each device has."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ NETWORK_MANAGER_COMMAND = (
     "echo \"enabled: $(systemctl is-enabled NetworkManager 2>/dev/null)\"; "
     "echo \"active: $(systemctl is-active NetworkManager 2>/dev/null)\"; "
     "if command -v nmcli >/dev/null 2>&1 && systemctl -q is-active NetworkManager; then "
-    "nmcli -t -f DEVICE,TYPE,STATE device 2>/dev/null | sed 's/^/device: /'; fi"
+    "nmcli -t -f DEVICE,TYPE,STATE,CONNECTION device 2>/dev/null | sed 's/^/device: /'; fi"
 )
 
 
@@ -21,6 +21,9 @@ def parse_network_manager(lines: list[str]) -> dict:
 
     ``managed`` lists the devices NetworkManager manages (every device nmcli
     shows in a state other than ``unmanaged``); it is empty when NM is not active.
+    ``devices`` gives each device's type, state and connection (the profile
+    active on it; ``connected (externally)`` means another service configured
+    it and NetworkManager only shows it).
     """
     values = key_values(lines)
     devices = {}
@@ -28,8 +31,9 @@ def parse_network_manager(lines: list[str]) -> dict:
         # nmcli -t escapes ':' inside fields as '\:'
         fields = row.replace("\\:", "\0").split(":")
         if len(fields) >= 3:
-            device, kind, state = (field.replace("\0", ":") for field in fields[:3])
-            devices[device] = {"type": kind, "state": state}
+            device, kind, state, connection = (
+                field.replace("\0", ":") for field in (fields + [""])[:4])
+            devices[device] = {"type": kind, "state": state, "connection": connection or None}
     return {
         "installed": values.get("installed") == "yes",
         "enabled": values.get("enabled") in ("enabled", "enabled-runtime", "alias"),
@@ -53,7 +57,7 @@ class NetworkManagerState(FactBase):
     .. code:: python
 
         {"installed": True, "enabled": True, "active": True, "managed": ["eth0"],
-         "devices": {"eth0": {"type": "ethernet", "state": "connected"}}}
+         "devices": {"eth0": {"type": "ethernet", "state": "connected", "connection": "eth0"}}}
     """
 
     command = NETWORK_MANAGER.command

@@ -1,32 +1,37 @@
 """Build the lab images once and reuse them while their inputs are unchanged.
 
-Each tag is a short hash of the image's inputs, so an edit to the Dockerfile,
-a copied file or the package list yields a new tag (and a rebuild), and an
-unchanged recipe is found by tag and reused.
+One base image per Debian release (debootstrap, no registry needed) and one
+host image per persona (``lab/personas.py``) built on it. Each tag is a short
+hash of the image's inputs, so an edit to the Dockerfile, a persona file or a
+package list yields a new tag (and a rebuild) of the images it goes into, and
+an unchanged recipe is found by tag and reused.
 """
 import hashlib
 import json
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 import docker
 
 from .engine import LabError, ensure_tool
+from .personas import PERSONAS, persona as persona_named
 
 IMAGE_DIR = Path(__file__).resolve().parent / "image"
+PACKAGES_DIR = IMAGE_DIR / "packages"
 
 BASE_REPO = "kvmlab-base"
 HOST_REPO = "kvmlab-host"
 
-# The debootstrap recipe of the base image; any change here changes its tag.
-BASE_RECIPE = {
-    "suite": "bookworm",
-    "variant": "minbase",
-    "mirror": "http://deb.debian.org/debian",
-    "include": [],
-}
+MIRROR = "http://deb.debian.org/debian"
+
+
+def base_recipe(suite):
+    """The debootstrap recipe of a release's base image; any change changes its tag."""
+    return {"suite": suite, "variant": "minbase", "mirror": MIRROR, "include": []}
 
 
 def _short_hash(*chunks):
@@ -37,16 +42,20 @@ def _short_hash(*chunks):
     return digest.hexdigest()[:12]
 
 
-def base_tag():
-    return f"{BASE_REPO}:{_short_hash(json.dumps(BASE_RECIPE, sort_keys=True))}"
+def base_tag(suite):
+    return f"{BASE_REPO}:{suite}-{_short_hash(json.dumps(base_recipe(suite), sort_keys=True))}"
 
 
-def host_tag():
-    """Tag of the host image: hash of every file in lab/image and the base tag."""
-    chunks = [base_tag()]
+def host_tag(name):
+    """Tag of a persona's image: its base, its definition, its package list and
+    every file the personas share (Dockerfile, persona/)."""
+    persona = persona_named(name)
+    chunks = [base_tag(persona.suite), json.dumps(asdict(persona), sort_keys=True)]
     for path in sorted(p for p in IMAGE_DIR.rglob("*") if p.is_file()):
+        if path.parent == PACKAGES_DIR and path.name != f"{name}.txt":
+            continue
         chunks += [str(path.relative_to(IMAGE_DIR)), path.read_bytes()]
-    return f"{HOST_REPO}:{_short_hash(*chunks)}"
+    return f"{HOST_REPO}:{name}-{_short_hash(*chunks)}"
 
 
 def _exists(client, tag):
@@ -61,32 +70,30 @@ def _log(msg):
     print(f"lab: {msg}", file=sys.stderr, flush=True)
 
 
-def _build_base(client, tag):
-    """debootstrap a minimal bookworm and import it as an image (no registry needed)."""
+def _build_base(client, tag, suite):
+    """debootstrap a minimal release and import it as an image (no registry needed)."""
     ensure_tool("debootstrap", "debootstrap")
     repo, version = tag.split(":")
-    r = BASE_RECIPE
+    r = base_recipe(suite)
     with tempfile.TemporaryDirectory(prefix="kvmlab-rootfs-") as rootfs:
         cmd = ["debootstrap", f"--variant={r['variant']}"]
         if r["include"]:
             cmd.append("--include=" + ",".join(r["include"]))
-        _log(f"debootstrap {r['suite']} into {rootfs} (about a minute)")
-        subprocess.run(cmd + [r["suite"], rootfs, r["mirror"]], check=True,
-                       stdout=subprocess.DEVNULL)
+        _log(f"debootstrap {suite} into {rootfs} (one to two minutes)")
+        subprocess.run(cmd + [suite, rootfs, r["mirror"]], check=True, stdout=subprocess.DEVNULL)
         tar = subprocess.Popen(["tar", "-C", rootfs, "--numeric-owner", "-c", "."],
                                stdout=subprocess.PIPE)
-        client.api.import_image(src=tar.stdout, stream_src=True,
-                                repository=repo, tag=version)
+        client.api.import_image(src=tar.stdout, stream_src=True, repository=repo, tag=version)
         if tar.wait() != 0:
             raise LabError("tar of the debootstrap rootfs failed")
 
 
-def _build_host(client, tag, base):
-    """docker build lab/image on top of the base, streaming its output on error."""
-    _log(f"building {tag} from {IMAGE_DIR}")
+def _build_host(client, tag, base, name):
+    """docker build lab/image for one persona on its base, streaming its output on error."""
+    _log(f"building {tag} (persona {name}) from {IMAGE_DIR}")
     lines = []
-    for chunk in client.api.build(path=str(IMAGE_DIR), tag=tag, rm=True,
-                                  forcerm=True, buildargs={"BASE": base}, decode=True):
+    for chunk in client.api.build(path=str(IMAGE_DIR), tag=tag, rm=True, forcerm=True,
+                                  buildargs={"BASE": base, "PERSONA": name}, decode=True):
         if "stream" in chunk:
             lines.append(chunk["stream"])
         if "error" in chunk:
@@ -94,29 +101,40 @@ def _build_host(client, tag, base):
             raise LabError(f"building {tag} failed: {chunk['error'].strip()}")
 
 
-def _prune_other_tags(client, keep):
-    """Remove the repo's images of earlier recipes; skip those still in use."""
-    repo = keep.split(":")[0]
-    for image in client.images.list(name=repo):
-        for tag in image.tags:
-            if tag != keep:
-                try:
-                    client.images.remove(tag)
-                except docker.errors.APIError:
-                    pass  # a container still runs it; the next run retries
-
-
-def ensure_images(client):
-    """Return the host image tag, building the base and host images if missing."""
-    base, host = base_tag(), host_tag()
+def ensure_image(client, name):
+    """Return the tag of persona ``name``'s image, building it (and its base) if missing."""
+    persona = persona_named(name)
+    base, host = base_tag(persona.suite), host_tag(name)
     if not _exists(client, base):
-        _build_base(client, base)
+        _build_base(client, base, persona.suite)
     if not _exists(client, host):
-        _build_host(client, host, base)
+        _build_host(client, host, base, name)
     return host
+
+
+def ensure_images(client, names=tuple(PERSONAS)):
+    """{persona: image tag} for ``names``, building what is missing: the bases
+    first, then the personas, two at a time (downloads overlap the unpacking)."""
+    suites = sorted({persona_named(name).suite for name in names})
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        builds = [pool.submit(_build_base, client, base_tag(suite), suite)
+                  for suite in suites if not _exists(client, base_tag(suite))]
+        for build in builds:
+            build.result()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        tags = dict(zip(names, pool.map(lambda name: ensure_image(client, name), names)))
+    return tags
 
 
 def prune_stale_images(client):
     """Drop images of earlier recipes, once no container uses them any more."""
-    _prune_other_tags(client, base_tag())
-    _prune_other_tags(client, host_tag())
+    keep = {host_tag(name) for name in PERSONAS}
+    keep |= {base_tag(p.suite) for p in PERSONAS.values()}
+    for repo in (HOST_REPO, BASE_REPO):
+        for image in client.images.list(name=repo):
+            for tag in image.tags:
+                if tag not in keep:
+                    try:
+                        client.images.remove(tag)
+                    except docker.errors.APIError:
+                        pass  # a container still runs it; the next run retries

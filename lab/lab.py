@@ -1,8 +1,9 @@
 """Bring the lab up and down: systemd+sshd containers reached over loopback SSH.
 
-Every step is idempotent: `up` reuses running containers whose run spec is
-unchanged, (re)creates the others, starts stopped ones, and rewrites the state
-files (hosts.json, known_hosts) from what is actually running.
+Every step is idempotent: `up` reuses a host only when it is healthy (systemd
+booted, SSH answering at its fixed address) and made from its persona's current
+image; any other is recreated, and `up` says why. The state files (hosts.json,
+known_hosts) are rewritten from what is actually running.
 """
 import hashlib
 import json
@@ -39,6 +40,7 @@ class LabHost:
     mac: str
     ssh_port: int
     container: str
+    persona: str = "debian12"
 
 
 @dataclass
@@ -95,8 +97,13 @@ def _run_spec(host, image):
         tmpfs={"/run": "", "/run/lock": ""},
         volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "ro"},
                  host.volume: {"bind": "/data01", "mode": "rw"}},
-        ports={"22/tcp": ("127.0.0.1", None)},
-        labels={LABEL: "1", f"{LABEL}.group": host.group, f"{LABEL}.ip": host.ip},
+        # IPv6 on, as on a server (Docker turns it off; /proc/sys is read-only
+        # inside, so no network service could turn it on): networkd waits for
+        # an IPv6 link-local address before it calls a link configured.
+        sysctls={"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.default.disable_ipv6": "0"},
+        ports={"22/tcp": ("127.0.0.1", host.ssh_port)},
+        labels={LABEL: "1", f"{LABEL}.group": host.group, f"{LABEL}.ip": host.ip,
+                f"{LABEL}.persona": host.persona},
     )
 
 
@@ -170,12 +177,17 @@ def _install_key(container, pubkey):
         raise LabError(f"{container.name}: installing authorized_keys failed: {out}")
 
 
-def _host_key(container):
-    rc, out = _exec(container, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
-    if rc:
-        raise LabError(f"{container.name}: no ed25519 host key: {out}")
-    keytype, blob = out.split()[:2]
-    return f"{keytype} {blob}"
+def _host_key(container, timeout=30):
+    """The host's ed25519 key (ssh-hostkeys.service may still be writing it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rc, out = _exec(container, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
+        if rc == 0 and len(out.split()) >= 2:
+            keytype, blob = out.split()[:2]
+            return f"{keytype} {blob}"
+        if time.monotonic() > deadline:
+            raise LabError(f"{container.name}: no ed25519 host key: {out}")
+        time.sleep(0.2)
 
 
 def _ssh_port(container):
@@ -240,32 +252,48 @@ def _recorded_hosts():
     return _read_hosts() if HOSTS_JSON.exists() else []
 
 
-def _known_host_keys(lab_hosts):
-    """Host key line of each recorded host, from known_hosts."""
-    known = dict(line.split(" ", 1) for line in KNOWN_HOSTS.read_text().splitlines())
-    return {h.name: known[f"[127.0.0.1]:{h.ssh_port}"] for h in lab_hosts}
-
-
 # -- public API ---------------------------------------------------------------
+
+def _unhealthy(container, host, wanted_spec):
+    """Why an existing container may not be reused as it is (None: reuse it)."""
+    if container.labels.get(f"{LABEL}.spec") != wanted_spec:
+        return "its image or run spec is not the current one"
+    if container.status != "running":
+        return f"it is {container.status}"
+    state = _exec(container, ["systemctl", "is-system-running"])[1].strip()
+    if state not in ("running", "degraded"):
+        return f"systemd is {state or 'not answering'}"
+    probe = subprocess.run(
+        ["ssh", "-i", str(KEY), "-p", str(host.ssh_port), "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+         "-o", "LogLevel=ERROR", "root@127.0.0.1", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"SSH does not answer at 127.0.0.1:{host.ssh_port} ({probe.stderr.strip()})"
+    return None
+
 
 def _bring_up(client, host, image, pubkey, existing):
     """Make one host's container exist, run, boot, and accept our key.
 
+    An existing container is reused only when healthy and made from the
+    current image; otherwise it is recreated (its data volume kept), saying why.
     Returns (LabHost, its ed25519 host key line).
     """
     container = existing.get(host.container)
     wanted = _spec_hash(_run_spec(host, image))
-    if container is not None and container.labels.get(f"{LABEL}.spec") != wanted:
-        _remove(client, host.container)  # run spec or image changed: keep the data volume
-        container = None
+    if container is not None:
+        why = _unhealthy(container, host, wanted)
+        if why:
+            print(f"lab: recreating {host.name} ({host.persona}): {why}", flush=True)
+            _remove(client, host.container)
+            container = None
     if container is None:
         container = _create(client, host, image)
-    if container.status != "running":
         container.start()
     _wait_booted(container)
     _install_key(container, pubkey)
     lab_host = LabHost(host.name, host.group, host.ip, host.mac, _ssh_port(container),
-                       host.container)
+                       host.container, host.persona)
     return lab_host, _host_key(container)
 
 
@@ -276,18 +304,19 @@ def _parallel(fn, items):
         return list(pool.map(fn, items))
 
 
-def up(nodes=DEFAULT_NODES, fresh=False):
+def up(nodes=DEFAULT_NODES, fresh=False, personas=None):
     """Bring up 2 masters and `nodes` KVM nodes; return the LabState.
 
+    ``personas`` ({host: persona}) changes the default fleet (lab/topology.py).
     fresh=True removes the containers and their data volumes first. Hosts
     beyond `nodes` (from a bigger earlier lab) are removed with their volumes.
     """
     client = ensure_engine()
     tune_host()
-    image = ensure_images(client)
+    wanted = topology(nodes, personas)
+    images = ensure_images(client, sorted({h.persona for h in wanted}))
     _ensure_network(client)
     pubkey = ensure_key()
-    wanted = topology(nodes)
     existing = _lab_containers(client)
 
     names = {h.container for h in wanted}
@@ -297,7 +326,7 @@ def up(nodes=DEFAULT_NODES, fresh=False):
     _parallel(lambda cv: _remove(client, *cv), stale)
     existing = _lab_containers(client)
 
-    results = _parallel(lambda h: _bring_up(client, h, image, pubkey, existing), wanted)
+    results = _parallel(lambda h: _bring_up(client, h, images[h.persona], pubkey, existing), wanted)
     lab_hosts = [lab_host for lab_host, _ in results]
     _write_state(lab_hosts, {lab_host.name: key for lab_host, key in results})
     _parallel(_wait_ssh, lab_hosts)
@@ -305,11 +334,20 @@ def up(nodes=DEFAULT_NODES, fresh=False):
     return LabState(lab_hosts)
 
 
-def reset(nodes=None):
-    """Recreate the lab from scratch (containers and data volumes), same size by default."""
+def reset(nodes=None, personas=None, only=None):
+    """Recreate the lab from scratch (containers and data volumes), same size by
+    default; ``only`` (host names): recreate just those, reuse the others."""
     if nodes is None:
         nodes = sum(h.group == "kvm_nodes" for h in _recorded_hosts()) or DEFAULT_NODES
-    return up(nodes=nodes, fresh=True)
+    if only is None:
+        return up(nodes=nodes, fresh=True, personas=personas)
+    client = ensure_engine()
+    wanted = {h.name: h for h in topology(nodes, personas)}
+    unknown = sorted(set(only) - set(wanted))
+    if unknown:
+        raise LabError(f"no such lab host: {', '.join(unknown)}")
+    _parallel(lambda name: _remove(client, wanted[name].container, wanted[name].volume), list(only))
+    return up(nodes=nodes, personas=personas)
 
 
 def down():
@@ -362,23 +400,27 @@ def stop(host):
 
 
 def start(host):
-    """Start a stopped/killed host, wait for boot and ssh; return its LabHost.
+    """Start a stopped/killed host, wait for boot and SSH; return its LabHost.
 
-    Docker picks a new loopback port on every start, so hosts.json and
-    known_hosts are rewritten: re-read `hosts()` (or the inventory) afterwards.
-    Not safe to call from several threads at once (it rewrites the state files).
+    Its SSH address is fixed (lab/topology.py), so the inventory stays valid.
     """
     container = _container(host)
     container.start()
+    return _await(container)
+
+
+def restart(host):
+    """Reboot a host (``docker restart``: systemd shuts down, the container
+    starts again and boots from its own configuration); wait for SSH."""
+    container = _container(host)
+    container.restart(timeout=30)
+    return _await(container)
+
+
+def _await(container, ssh_timeout=60):
     _wait_booted(container)
-    port = _ssh_port(container)
-    recorded = _read_hosts()
-    keys = _known_host_keys(recorded)
-    lab_hosts = [LabHost(**{**asdict(h), "ssh_port": port}) if h.container == container.name
-                 else h for h in recorded]
-    _write_state(lab_hosts, keys)
-    started = next(h for h in lab_hosts if h.container == container.name)
-    _wait_ssh(started)
+    started = next(h for h in _read_hosts() if h.container == container.name)
+    _wait_ssh(started, timeout=ssh_timeout)
     return started
 
 

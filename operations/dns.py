@@ -5,7 +5,8 @@ installs the file, checked with ``dnsmasq --test`` on a temporary copy before
 it is installed, and keeps dnsmasq running, restarted when its file changed.
 
 Listening: dnsmasq binds the master's cluster address only
-(``listen-address`` + ``bind-interfaces``), so nobody on the master's other
+(``listen-address`` + ``bind-dynamic``, which binds it when it appears: a
+master whose network comes up after dnsmasq at boot still serves), so nobody on the master's other
 networks (a public interface, docker0, ...) can query it. dnsmasq cannot in
 addition filter queries by source address: ``local-service`` (drop queries
 from non-local subnets) has no effect once ``listen-address`` or

@@ -34,6 +34,8 @@ from ._render import render
 logger = logging.getLogger("pyinfra")
 
 SCRIPT = "/usr/local/sbin/kvm-cluster-net"
+BOOT_UNIT = "/etc/systemd/system/kvm-cluster-net-boot.service"
+BOOT_UNIT_LINK = "/etc/systemd/system/sysinit.target.wants/kvm-cluster-net-boot.service"
 WORK_DIR = "/var/lib/kvm-cluster/network"
 STAGED = f"{WORK_DIR}/staged"
 PLAN_FILE = f"{WORK_DIR}/plan"
@@ -119,6 +121,10 @@ class NetworkPlan:
     ipv6: str = "auto"           # auto | off | static
     ipv6_address: str | None = None
     ipv6_gateway: str | None = None
+    # The bridge keeps the MAC address the host's address had (its uplink's,
+    # or the first bond member's): ARP caches, DHCP reservations and switch
+    # port security keep knowing the host. None: the backend's own choice.
+    mac: str | None = None
 
     @property
     def ip(self) -> str:
@@ -165,20 +171,86 @@ class Rendered:
     apply: tuple[str, ...] = ()
     unapply: tuple[str, ...] = ()
     reapply: tuple[str, ...] = ()
+    # A rollback at boot (files restored before the network service starts):
+    # what turns the restored files into the configuration that service reads.
+    boot: tuple[str, ...] = ()
 
 
 # -- choosing -----------------------------------------------------------------
 
-def choose_backend(requested: str, os_release: dict, interfaces: dict) -> str:
-    """The backend that writes this host's network configuration.
+def _stanza_names(lines) -> set[str]:
+    """Interfaces an ifupdown file configures (its uncommented stanzas)."""
+    names = set()
+    for line in lines or ():
+        words = line.split("#")[0].split()
+        if not words:
+            continue
+        if words[0] in ("iface", "mapping") and len(words) > 1:
+            names.add(words[1])
+        elif words[0] == "auto" or words[0].startswith("allow-"):
+            names.update(words[1:])
+    return names
 
-    ``requested`` wins unless it is ``auto``: Ubuntu (netplan, renderer
-    networkd); Debian (ifupdown); RHEL/CentOS 7 and 8 (ifcfg files with the
-    network-scripts); RHEL 9 and later (NetworkManager, the only one supported).
-    Other systems: what their tools say, netplan first.
+
+# The backend whose files this deploy wrote: a host already switched keeps it.
+_OUR_FILES = (
+    ("ifupdown", IFUPDOWN_FILE),
+    ("netplan", NETPLAN_FILE),
+    ("networkmanager", f"{NM_DIR}/kvm-cluster-br0.nmconnection"),
+)
+
+
+def uplink_owner(devices, interfaces: dict, nm_state: dict | None = None,
+                 os_release: dict | None = None) -> tuple[str, str] | None:
+    """(backend, why): the service that configures ``devices`` (the uplink, a
+    bond's members) today, from the host's own files and NetworkManager; None
+    when nothing names them.
+
+    In order: this deploy's own files (a switched host keeps its backend); a
+    netplan file naming a device (netplan renders for networkd or
+    NetworkManager: its YAML is the source); a connection NetworkManager
+    itself activated on a device (not one it only shows, ``connected
+    (externally)``); an ifcfg file (network-scripts where they exist or can be
+    installed, RHEL 7 and 8; NetworkManager's ifcfg-rh otherwise); an ifupdown stanza.
     """
-    if requested != "auto":
-        return requested
+    files = interfaces.get("files", {})
+    for backend, path in _OUR_FILES:
+        if path in files:
+            return backend, f"{path} (this deploy's) is there"
+    devices = [d for d in devices if d]
+    names = {path: set(info.get("names", ())) for path, info in files.items()}
+    for path in sorted(names):
+        if path.startswith("/etc/netplan/") and names[path] & set(devices):
+            return "netplan", f"{path} configures {', '.join(sorted(names[path] & set(devices)))}"
+    nm_devices = (nm_state or {}).get("devices", {}) if (nm_state or {}).get("active") else {}
+    for device in devices:
+        info = nm_devices.get(device) or {}
+        if info.get("state") == "connected" and info.get("connection"):
+            return ("networkmanager",
+                    f"NetworkManager's connection {info['connection']!r} is active on {device}")
+    for path in sorted(names):
+        if path.startswith(f"{IFCFG_DIR}/ifcfg-") and names[path] & set(devices):
+            tools = set(interfaces.get("tools", []))
+            release = os_release or {}
+            scripts = "network-scripts" in tools or (
+                release.get("family") == "rhel" and release.get("major") in (7, 8))
+            return ("ifcfg" if scripts else "networkmanager"), f"{path} configures it"
+    main = _stanza_names(interfaces.get("contents", {}).get(IFUPDOWN_MAIN))
+    for device in devices:
+        if device in main:
+            return "ifupdown", f"{IFUPDOWN_MAIN} has a stanza for {device}"
+    for path in sorted(names):
+        if path.startswith(f"{IFUPDOWN_MAIN}.d/") and names[path] & set(devices):
+            return "ifupdown", f"{path} configures it"
+    return None
+
+
+def distribution_backend(os_release: dict, interfaces: dict) -> str:
+    """The backend a distribution uses when nothing on the host names the uplink:
+    Ubuntu (netplan, renderer networkd); Debian (ifupdown); RHEL/CentOS 7 and 8
+    (ifcfg files with the network-scripts); RHEL 9 and later (NetworkManager,
+    the only one supported). Other systems: what their tools say, netplan first.
+    """
     family, os_id, major = os_release.get("family"), os_release.get("id"), os_release.get("major")
     tools = set(interfaces.get("tools", []))
     if os_id == "ubuntu":
@@ -192,6 +264,42 @@ def choose_backend(requested: str, os_release: dict, interfaces: dict) -> str:
     if "nmcli" in tools:
         return "networkmanager"
     return "ifupdown"
+
+
+def choose_backend(requested: str, os_release: dict, interfaces: dict, nm_state: dict | None = None,
+                   devices=()) -> str:
+    """The backend that writes this host's network configuration: ``requested``
+    unless it is ``auto``; else the one that configures the uplink today
+    (:func:`uplink_owner`), else the distribution's (:func:`distribution_backend`)."""
+    if requested != "auto":
+        return requested
+    owner = uplink_owner(devices, interfaces, nm_state, os_release)
+    if owner:
+        return owner[0]
+    return distribution_backend(os_release, interfaces)
+
+
+# What each backend needs on the host, and whether the deploy can install it.
+BACKEND_TOOLS = {"ifupdown": "ifup", "netplan": "netplan", "ifcfg": "network-scripts",
+                 "networkmanager": "nmcli"}
+
+
+def backend_unavailable(backend: str, os_release: dict, interfaces: dict) -> str | None:
+    """Why ``backend`` cannot run on this host (None: it can): its tool is
+    missing and the deploy does not install it for this distribution (it
+    installs ifupdown on Debian, the network-scripts on RHEL 7 and 8)."""
+    tools = set(interfaces.get("tools", []))
+    if BACKEND_TOOLS[backend] in tools:
+        return None
+    family, major = os_release.get("family"), os_release.get("major")
+    if backend == "ifupdown" and family == "debian":
+        return None
+    if backend == "ifcfg" and family == "rhel" and major in (7, 8):
+        return None
+    name = os_release.get("pretty_name") or family or "this system"
+    what = {"ifupdown": "ifupdown (ifup) is", "netplan": "netplan is",
+            "ifcfg": "the network-scripts are", "networkmanager": "NetworkManager (nmcli) is"}[backend]
+    return f"{what} not installed on {name}, and the deploy does not install them there"
 
 
 def _carrier(interfaces: dict, ip: str) -> str | None:
@@ -318,10 +426,11 @@ def plan_bridge(*, address: str, interfaces: dict, gateway: str | None = None,
         if ipaddress.IPv4Address(gateway) not in subnet:
             raise NetworkPlanError(
                 f"the host's default gateway {gateway} is outside {subnet}: set bridge_gateway")
+    first = bond.members[0] if bond is not None else port
     return NetworkPlan(bridge=bridge, address=str(ipaddress.IPv4Interface(address)),
                        gateway=gateway, uplink=port, bond=bond, vlan=vlan, mtu=mtu, dns=tuple(dns),
                        search=search, ipv6=ipv6, ipv6_address=ipv6_address,
-                       ipv6_gateway=ipv6_gateway)
+                       ipv6_gateway=ipv6_gateway, mac=links.get(first, {}).get("mac"))
 
 
 # -- rendering ------------------------------------------------------------------
@@ -332,7 +441,7 @@ def _context(plan: NetworkPlan) -> dict:
                 vlan=plan.vlan, vlan_device=plan.vlan_device,
                 mtu=plan.mtu, dns=list(plan.dns), search=plan.search, ipv6=plan.ipv6,
                 ipv6_address=plan.ipv6_address, ipv6_gateway=plan.ipv6_gateway,
-                ethernets=list(plan.ethernets))
+                ethernets=list(plan.ethernets), mac=plan.mac)
 
 
 def _nm_uuid(name: str) -> str:
@@ -439,11 +548,12 @@ def _render_ifupdown(plan: NetworkPlan, interfaces: dict) -> Rendered:
         backend="ifupdown",
         files=files,
         validate=(f"ifup --no-act -i {STAGED}{IFUPDOWN_FILE} {' '.join(ups)} >/dev/null",),
-        pre_switch=(f"for d in {old}; do ifquery --state \"$d\" >/dev/null 2>&1 && ifdown --force \"$d\"; done",),
+        pre_switch=(f"for d in {old}; do ifquery --state \"$d\" >/dev/null 2>&1 && ifdown --force \"$d\"; done; true",),
         apply=(*_flush(plan), *(f"ifup {device}" for device in ups)),
         unapply=(*(f"ifdown --force {device}" for device in downs),
                  *(f"ip link del {device} 2>/dev/null" for device in created)),
-        reapply=("ifup -a",),
+        # The installer's default is allow-hotplug, which `ifup -a` skips.
+        reapply=("ifup -a", "ifup -a --allow=hotplug"),
     )
 
 
@@ -467,6 +577,8 @@ def _render_netplan(plan: NetworkPlan, interfaces: dict) -> Rendered:
         apply=(*_flush(plan), "netplan apply"),
         unapply=tuple(f"ip link del {device} 2>/dev/null" for device in downs),
         reapply=("netplan apply",),
+        # systemd ran netplan's generator on the new files before the rollback.
+        boot=("netplan generate",),
     )
 
 
@@ -493,7 +605,7 @@ def _render_ifcfg(plan: NetworkPlan, interfaces: dict) -> Rendered:
         backend="ifcfg",
         files=files,
         validate=tuple(f"sh -n {STAGED}{path}" for path in files),
-        pre_switch=(f"for d in {' '.join(old)}; do ifdown \"$d\" 2>/dev/null; done",),
+        pre_switch=(f"for d in {' '.join(old)}; do ifdown \"$d\" 2>/dev/null; done; true",),
         apply=(*_flush(plan), "systemctl enable network", "systemctl restart network"),
         unapply=(*(f"ifdown {device} 2>/dev/null" for device in downs),
                  *(f"ip link del {device} 2>/dev/null" for device in downs)),
@@ -575,7 +687,7 @@ def render_plan(plan: NetworkPlan, backend: str, interfaces: dict, nm_state: dic
                     validate=rendered.validate, pre_switch=rendered.pre_switch,
                     apply=(("systemctl reload NetworkManager",) if NM_UNMANAGED in files else ())
                     + rendered.apply,
-                    unapply=rendered.unapply, reapply=rendered.reapply)
+                    unapply=rendered.unapply, reapply=rendered.reapply, boot=rendered.boot)
 
 
 # -- state ------------------------------------------------------------------------
@@ -604,12 +716,22 @@ def runtime_matches(plan: NetworkPlan, interfaces: dict) -> list[str]:
         for member in plan.bond.members:
             if links.get(member, {}).get("master") != plan.bond.name:
                 missing.append(f"{member} is not a member of {plan.bond.name}")
+        missing += bond_drift(plan.bond, links.get(plan.bond.name, {}).get("bond") or {})
     route = interfaces.get("default4") or {}
     if route.get("dev") != plan.bridge or route.get("gateway") != plan.gateway:
         missing.append(f"the default route is not via {plan.gateway} on {plan.bridge}")
     if plan.mtu and bridge.get("mtu") != plan.mtu:
         missing.append(f"{plan.bridge} has MTU {bridge.get('mtu')}, not {plan.mtu}")
     return missing
+
+
+def bond_drift(bond: Bond, running: dict) -> list[str]:
+    """How the running bond's mode and parameters (``ip -d``) differ from the data."""
+    wanted = {"mode": bond.mode, "miimon": bond.miimon}
+    if bond.hashed:
+        wanted["xmit_hash_policy"] = bond.xmit_hash_policy
+    return [f"{bond.name} runs {key} {running[key]}, not {value}"
+            for key, value in wanted.items() if key in running and running[key] != value]
 
 
 def _is_vlan_of(link: dict, vlan: int, parent: str) -> bool:
@@ -633,17 +755,14 @@ def _sh_lines(paths) -> list[str]:
 
 def transaction(plan: NetworkPlan, rendered: Rendered, timeout: int, txn: str) -> str:
     """The transaction file the host script sources (``/var/lib/kvm-cluster/network/plan``)."""
-    # Files written in place rather than renamed over (a bind mount, such as
-    # Docker's /etc/resolv.conf): none of the backends' files today.
-    in_place = [path for path in rendered.files if path == RESOLV_CONF]
     return render(
         "network/transaction.sh.j2", txn=txn, backend=rendered.backend, bridge=plan.bridge,
         address=plan.address, timeout=timeout, nm_stop=rendered.nm_stop,
         runtime_devices=[*plan.ethernets, *_virtual(plan), plan.bridge],
-        install=_sh_lines(rendered.files), in_place=_sh_lines(in_place),
+        install=_sh_lines(rendered.files),
         remove=_sh_lines(rendered.remove), validate=list(rendered.validate),
         pre_switch=list(rendered.pre_switch), apply=list(rendered.apply),
-        unapply=list(rendered.unapply), reapply=list(rendered.reapply),
+        unapply=list(rendered.unapply), reapply=list(rendered.reapply), boot=list(rendered.boot),
     )
 
 
@@ -801,13 +920,19 @@ def helper_script() -> str:
     return render("network/kvm-cluster-net.sh")
 
 
+def boot_unit() -> str:
+    return render("network/kvm-cluster-net-boot.service")
+
+
 @operation()
 def switch_helper(interfaces: dict):
     """
     Install ``/usr/local/sbin/kvm-cluster-net``, the host side of the commit-confirm
-    switch (arm, switch, confirm, rollback); see :func:`bridge`.
+    switch (arm, switch, confirm, rollback), and enable ``kvm-cluster-net-boot.service``,
+    which rolls back at boot a switch that a restart left unconfirmed (its
+    transient rollback timer does not survive a reboot); see :func:`bridge`.
 
-    + interfaces: the host's ``interfaces`` facts (the script's digest is read there)
+    + interfaces: the host's ``interfaces`` facts (the files' digests are read there)
 
     **Example:**
 
@@ -815,11 +940,19 @@ def switch_helper(interfaces: dict):
 
         network.switch_helper(interfaces=facts)
     """
-    script = helper_script()
-    if (interfaces["files"].get(SCRIPT) or {}).get("sha1") == sha1(script):
-        host.noop(f"{SCRIPT} is up to date")
+    current = interfaces["files"]
+    wanted = {SCRIPT: (helper_script(), "755"), BOOT_UNIT: (boot_unit(), "644")}
+    stale = [path for path, (content, _mode) in wanted.items()
+             if (current.get(path) or {}).get("sha1") != sha1(content)]
+    if not stale and BOOT_UNIT_LINK in current:
+        host.noop(f"{SCRIPT} and its boot unit are up to date")
         return
-    yield write_command(SCRIPT, script, "755")
+    for path in stale:
+        yield write_command(path, *wanted[path])
+    if BOOT_UNIT in stale:
+        yield "systemctl daemon-reload"
+    if BOOT_UNIT in stale or BOOT_UNIT_LINK not in current:
+        yield StringCommand("systemctl enable", BOOT_UNIT.rsplit("/", 1)[1])
 
 
 @operation()
@@ -880,6 +1013,17 @@ def bridge(plan: dict | None = None, problem: str | None = None, backend: str = 
             yield FunctionCommand(confirm_switch, (), {
                 "txn": txn, "ssh": dict(ssh or {}), "timeout": confirm_timeout, "address": plan.address,
             })
+            return
+        if last.get("rollback_armed") is False:
+            # Its safety net is gone (the timer was stopped or lost): nothing
+            # would ever roll it back. Roll it back now; the next deploy
+            # starts from the restored configuration (these facts are older).
+            message = (f"network: switch {last['txn']} was left {last['state']} with no rollback "
+                       "armed (its timer is gone): rolled back to the configuration before it; "
+                       "deploy again to switch")
+            error_once(message)
+            yield StringCommand(SCRIPT, "recover", ">&2", "&&", "printf", "'%s\\n'",
+                                QuoteString(message), ">&2;", "exit 1")
             return
         message = (f"network: switch {last['txn']} is {last['state']} and not confirmed; it rolls "
                    f"back by itself within network_confirm_timeout: deploy again after that; "

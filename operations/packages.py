@@ -56,23 +56,23 @@ def install(packages: list[str], current: dict, os_family: str, os_major: int | 
     if skipped:
         warn_once(f"not in this release's package archive, skipped: {', '.join(skipped)}")
     recorded = sorted(current.get("recorded", []))
-    if sorted(skipped) != recorded:
-        # Remember the answer until the package index changes (facts.packages).
-        yield StringCommand(
-            "mkdir -p", QuoteString(posixpath.dirname(SKIPPED_RECORD)), "&& printf '%s'",
-            QuoteString("".join(f"{name}\n" for name in sorted(skipped))), ">", QuoteString(SKIPPED_RECORD),
-        )
     if required:
         warn_once(f"not in the package index: {', '.join(required)}: refreshing it first")
         yield StringCommand("dnf makecache" if os_family == "rhel" else "apt-get update -q")
         todo = todo + required
-    if not todo:
-        if sorted(skipped) == recorded:
-            host.noop(f"packages installed: {', '.join(n for n in packages if n not in skipped)}")
+    if not todo and sorted(skipped) == recorded:
+        host.noop(f"packages installed: {', '.join(n for n in packages if n not in skipped)}")
         return
-    if os_family == "rhel" and os_major is not None and os_major < 8:
+    if todo and os_family == "rhel" and os_major is not None and os_major < 8:
         yield from yum.packages._inner(packages=todo)
-    elif os_family == "rhel":
+    elif todo and os_family == "rhel":
         yield from dnf.packages._inner(packages=todo)
-    else:
+    elif todo:
         yield from apt.packages._inner(packages=todo, extra_install_args="--no-install-recommends")
+    if (todo and skipped) or sorted(skipped) != recorded:
+        # Remember the answer until the package index changes (facts.packages):
+        # written last, after anything above that refreshed the index.
+        yield StringCommand(
+            "mkdir -p", QuoteString(posixpath.dirname(SKIPPED_RECORD)), "&& printf '%s'",
+            QuoteString("".join(f"{name}\n" for name in sorted(skipped))), ">", QuoteString(SKIPPED_RECORD),
+        )

@@ -20,7 +20,7 @@ import pytest
 import lab
 
 ROOT = Path(__file__).resolve().parents[2]
-NODES = 3
+NODES = lab.DEFAULT_NODES
 
 def pytest_collection_modifyitems(items):
     """Mark every test under tests/live as ``lab`` (``make unit`` deselects them)."""
@@ -42,6 +42,15 @@ class PyinfraRun:
 
     def json(self) -> dict:
         return json.loads(self.stdout)
+
+    def results(self, operation: str) -> dict[str, int]:
+        """The row of pyinfra's results table for ``operation`` (its name as the
+        table prints it): ``{"hosts": N, "success": N, "error": N, "no_change": N}``."""
+        for line in self.output.split("--> Results:")[-1].splitlines():
+            if line.strip().startswith(operation):
+                counts = [0 if word == "-" else int(word) for word in line[len(line.split(operation)[0]) + len(operation):].split()]
+                return dict(zip(("hosts", "success", "error", "no_change"), counts))
+        raise AssertionError(f"no row {operation!r} in the results:\n{self.output}")
 
     @property
     def changed_nothing(self) -> bool:

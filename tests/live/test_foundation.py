@@ -16,8 +16,15 @@ import lab
 from .conftest import ROOT, deploy, etc_checksums, planned_changes, pyinfra
 
 GRUB = "/etc/default/grub"
-NODES = ("kvm01", "kvm02", "kvm03")
-MASTERS = ("mgmt01", "mgmt02")
+OS_NAMES = {"bookworm": "Debian GNU/Linux 12 (bookworm)", "trixie": "Debian GNU/Linux 13 (trixie)"}
+
+
+def nodes() -> list[str]:
+    return [h.name for h in lab.state().group("kvm_nodes")]
+
+
+def masters() -> list[str]:
+    return [h.name for h in lab.state().group("masters")]
 
 
 def machine_extension() -> str:
@@ -40,16 +47,18 @@ def test_report_reads_the_real_hosts(converged):
     result = subprocess.run([sys.executable, "-m", "cluster.report", "lab/inventory.py", "--json"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     rows = {row["host"]: row for row in json.loads(result.stdout)}
-    assert sorted(rows) == sorted(NODES + MASTERS)
+    assert sorted(rows) == sorted(h.name for h in lab.hosts())
     iommu_groups = Path("/sys/kernel/iommu_groups")
     groups_here = iommu_groups.is_dir() and any(iommu_groups.iterdir())
-    for name, row in rows.items():
-        assert row["reachable"], name
-        assert row["os"] == "Debian GNU/Linux 12 (bookworm)"
+    for host in lab.hosts():
+        row = rows[host.name]
+        assert row["reachable"], host.name
+        assert row["os"] == OS_NAMES[lab.PERSONAS[host.persona].suite], host.name
         assert row["virtualization"] == machine_extension()
         assert row["dev_kvm"] is False  # no /dev/kvm is passed into the containers
         assert row["iommu_active"] is groups_here
-        assert row["network_manager"] == "absent"
+        # NetworkManager owns the network of the persona standing in for RHEL 9 only.
+        assert row["network_manager"] == ("active" if host.persona == "debian13-nm" else "absent"), host.name
         assert row["data_volume"] is True  # the Docker volume at /data01
     # The lab policy warns on everything: all ready, exit 0.
     assert result.returncode == 0, result.stderr
@@ -59,31 +68,31 @@ def test_dry_run_changes_nothing_and_shows_the_diff(fresh_lab):
     before = etc_checksums()
     run = pyinfra("lab/inventory.py", "deploy.py", "--dry", "--diff")
     assert run.returncode == 0, run.output
-    for node in NODES:
+    for node in nodes():
         assert f"[{node}]  Will modify /etc/default/grub" in run.output
     assert '+ GRUB_CMDLINE_LINUX_DEFAULT="quiet iommu=pt"' in run.output
     assert '- GRUB_CMDLINE_LINUX_DEFAULT="quiet"' in run.output
     assert etc_checksums() == before
-    for node in NODES:
+    for node in nodes():
         rc, _ = lab.exec(node, "test -e /var/run/reboot-required")
         assert rc != 0, f"{node}: --dry recorded a reboot"
 
 
 def test_deploy_converges_then_changes_nothing(fresh_lab):
-    original = read("kvm01", GRUB)
+    original = {host.name: read(host.name, GRUB) for host in lab.hosts()}
     first = deploy()
     assert first.returncode == 0, first.output
 
-    for node in NODES:
+    for node in nodes():
         grub = read(node, GRUB)
         assert 'GRUB_CMDLINE_LINUX_DEFAULT="quiet iommu=pt"' in grub
-        assert grub.replace("quiet iommu=pt", "quiet") == original  # nothing else touched
+        assert grub.replace("quiet iommu=pt", "quiet") == original[node]  # nothing else touched
         rc, backups = lab.exec(node, f"ls -d {GRUB}.[0-9]*")
         assert rc == 0 and len(backups.split()) == 1
-        assert read(node, backups.strip()) == original
+        assert read(node, backups.strip()) == original[node]
         assert "kvm-cluster-iommu" in read(node, "/var/run/reboot-required.pkgs")
-    for master in MASTERS:
-        assert read(master, GRUB) == original
+    for master in masters():
+        assert read(master, GRUB) == original[master]
 
     assert planned_changes() == {}
 
@@ -99,9 +108,9 @@ def test_limit_kvm_nodes_touches_only_kvm_nodes(fresh_lab):
     run = deploy("--limit", "kvm_nodes")
     assert run.returncode == 0, run.output
     after = etc_checksums()
-    for master in MASTERS:
+    for master in masters():
         assert after[master] == before[master], f"{master} changed under --limit kvm_nodes"
-    for node in NODES:
+    for node in nodes():
         assert after[node] != before[node], f"{node} was not deployed"
 
 
@@ -129,14 +138,14 @@ def test_default_policy_refuses_a_host_without_virtualization(fresh_lab):
     # The lab's inventory relaxes every check to "warn"; this puts the defaults back.
     run = deploy("--data", "preflight_policy={}")
     assert run.returncode != 0
-    for node in NODES:
+    for node in nodes():
         assert f"[{node}]" in run.output
     assert "preflight failed; nothing was changed on this host:" in run.output
     assert "cpu_virtualization: the CPU" in run.output
     assert "advertises no hardware virtualization (no vmx or svm flag)" in run.output
     assert "enable Intel VT-x or AMD-V (SVM) in the BIOS/UEFI setup" in run.output
     after = etc_checksums()
-    for node in NODES:
+    for node in nodes():
         assert after[node] == before[node], f"{node} was changed after failing preflight"
 
 

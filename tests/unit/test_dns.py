@@ -28,9 +28,11 @@ EXPECTED_MGMT01 = """\
 # out only the fixed addresses below, so two servers never disagree on a lease.
 
 # Listen on the cluster address only (not on other interfaces, not an open
-# resolver on any other network the master is attached to).
+# resolver on any other network the master is attached to). bind-dynamic:
+# dnsmasq binds the address when it appears, so it starts at boot even when
+# the network brings the address up after it.
 listen-address=172.30.10.11
-bind-interfaces
+bind-dynamic
 
 # Never read /etc/hosts or /etc/resolv.conf: names come from this file,
 # upstream resolvers from the cluster's configuration.

@@ -101,15 +101,32 @@ def test_no_masters_and_no_resolvers():
     assert "host kvm01: key 'network_dns' is missing: no masters in the inventory" in str(error.value)
 
 
-def test_packages_per_distribution():
+def test_packages_per_backend():
     settings = validate(cluster(kvm01={}, kvm02={"bond_enable": True, "bond_members": ["eno1", "eno2"]}))
     debian = {"family": "debian", "id": "debian", "major": 12}
+    assert config_network.packages(settings["kvm01"], debian, "ifupdown") == ["ifupdown", "bridge-utils"]
+    assert config_network.packages(settings["kvm02"], debian, "ifupdown") == ["ifupdown", "bridge-utils", "ifenslave"]
+    # A Debian host whose uplink NetworkManager or netplan owns gets no ifupdown.
+    assert config_network.packages(settings["kvm01"], debian, "networkmanager") == []
+    assert config_network.packages(settings["kvm01"], debian, "netplan") == []
+    assert config_network.packages(settings["kvm01"], {"family": "debian", "id": "ubuntu", "major": 24}, "netplan") == []
+    assert config_network.packages(settings["kvm01"], {"family": "rhel", "id": "rhel", "major": 8}, "ifcfg") == ["network-scripts"]
+    assert config_network.packages(settings["kvm01"], {"family": "rhel", "id": "rhel", "major": 9}, "networkmanager") == []
+    assert config_network.packages(settings["mgmt01"], debian, "ifupdown") == []
+
+
+def test_packages_the_probe_asks_about_cover_every_backend_of_the_distribution():
+    settings = validate(cluster(kvm01={}))
+    assert config_network.packages(settings["kvm01"], {"family": "debian", "id": "debian", "major": 13}) \
+        == ["ifupdown", "bridge-utils"]
+    assert config_network.packages(settings["kvm01"], {"family": "rhel", "id": "rhel", "major": 8}) \
+        == ["network-scripts"]
+
+
+def test_a_forced_backend_wins_over_the_one_the_host_uses():
+    settings = validate(cluster(kvm01={"network_backend": "ifupdown"}))
+    debian = {"family": "debian", "id": "debian", "major": 13}
     assert config_network.packages(settings["kvm01"], debian) == ["ifupdown", "bridge-utils"]
-    assert config_network.packages(settings["kvm02"], debian) == ["ifupdown", "bridge-utils", "ifenslave"]
-    assert config_network.packages(settings["kvm01"], {"family": "debian", "id": "ubuntu", "major": 24}) == []
-    assert config_network.packages(settings["kvm01"], {"family": "rhel", "id": "rhel", "major": 8}) == ["network-scripts"]
-    assert config_network.packages(settings["kvm01"], {"family": "rhel", "id": "rhel", "major": 9}) == []
-    assert config_network.packages(settings["mgmt01"], debian) == []
 
 
 def test_vlan_default_untagged_and_its_package():
@@ -117,11 +134,11 @@ def test_vlan_default_untagged_and_its_package():
                                 kvm03={"bridge_vlan": 4094, "bond_enable": True, "bond_members": ["eno1"]}))
     assert settings["kvm01"].bridge_vlan is None and settings["kvm02"].bridge_vlan == 100
     debian = {"family": "debian", "id": "debian", "major": 12}
-    assert config_network.packages(settings["kvm01"], debian) == ["ifupdown", "bridge-utils"]
-    assert config_network.packages(settings["kvm02"], debian) == ["ifupdown", "bridge-utils", "vlan"]
-    assert config_network.packages(settings["kvm03"], debian) == ["ifupdown", "bridge-utils", "ifenslave", "vlan"]
-    assert config_network.packages(settings["kvm02"], {"family": "debian", "id": "ubuntu", "major": 24}) == []
-    assert config_network.packages(settings["kvm02"], {"family": "rhel", "id": "rhel", "major": 8}) == ["network-scripts"]
+    assert config_network.packages(settings["kvm01"], debian, "ifupdown") == ["ifupdown", "bridge-utils"]
+    assert config_network.packages(settings["kvm02"], debian, "ifupdown") == ["ifupdown", "bridge-utils", "vlan"]
+    assert config_network.packages(settings["kvm03"], debian, "ifupdown") == ["ifupdown", "bridge-utils", "ifenslave", "vlan"]
+    assert config_network.packages(settings["kvm02"], {"family": "debian", "id": "ubuntu", "major": 24}, "netplan") == []
+    assert config_network.packages(settings["kvm02"], {"family": "rhel", "id": "rhel", "major": 8}, "ifcfg") == ["network-scripts"]
 
 
 def test_the_confirmation_follows_the_ssh_config_file(tmp_path):

@@ -30,6 +30,86 @@ def test_backend_from_facts_overridable(os_release, tools, requested, expected):
     assert n.choose_backend(requested, os_release, {"tools": tools}) == expected
 
 
+DEBIAN12 = {"family": "debian", "id": "debian", "major": 12}
+DEBIAN13 = {"family": "debian", "id": "debian", "major": 13}
+INSTALLER_INTERFACES = [
+    "source /etc/network/interfaces.d/*", "auto lo", "iface lo inet loopback",
+    "allow-hotplug eth0", "iface eth0 inet static", "\taddress 172.30.10.41/24",
+]
+
+
+def _facts(files=(), contents=None, tools=("ifup",)):
+    return {"files": {path: {"sha1": "0" * 40, "names": names} for path, names in files},
+            "contents": contents or {}, "tools": list(tools)}
+
+
+def _nm(devices, active=True):
+    return {"active": active, "devices": {d: {"type": "ethernet", "state": st, "connection": c}
+                                          for d, (st, c) in devices.items()}}
+
+
+@pytest.mark.parametrize("facts, nm, expected", [
+    # Debian 12's installer: an allow-hotplug stanza in the main file.
+    (_facts([("/etc/network/interfaces", ["eth0", "lo"])],
+            {"/etc/network/interfaces": INSTALLER_INTERFACES}), None, "ifupdown"),
+    # RHEL 9 / Debian 13 with NetworkManager: its own connection is active on eth0.
+    (_facts([("/etc/NetworkManager/system-connections/eth0.nmconnection", ["eth0"])], tools=["nmcli"]),
+     _nm({"eth0": ("connected", "eth0")}), "networkmanager"),
+    # Ubuntu: netplan names eth0; it renders for NetworkManager here, and stays the source.
+    (_facts([("/etc/netplan/50-cloud-init.yaml", ["eth0"])], tools=["netplan", "nmcli"]),
+     _nm({"eth0": ("connected", "netplan-eth0")}), "netplan"),
+    # NetworkManager only shows what ifupdown configured: ifupdown owns it.
+    (_facts([("/etc/network/interfaces", ["eth0", "lo"])],
+            {"/etc/network/interfaces": INSTALLER_INTERFACES}, tools=["ifup", "nmcli"]),
+     _nm({"eth0": ("connected (externally)", "eth0")}), "ifupdown"),
+    # A stanza commented out configures nothing; netplan names it: netplan.
+    (_facts([("/etc/network/interfaces", ["eth0"]), ("/etc/netplan/01-netcfg.yaml", ["eth0"])],
+            {"/etc/network/interfaces": ["# iface eth0 inet dhcp"]}, tools=["ifup", "netplan"]),
+     None, "netplan"),
+    # A host this deploy switched keeps its backend.
+    (_facts([("/etc/network/interfaces.d/kvm-cluster-br0", ["br0", "eth0"])], tools=["ifup", "nmcli"]),
+     _nm({"eth0": ("connected", "Wired connection 1")}), "ifupdown"),
+    # An interfaces.d file for eth0.
+    (_facts([("/etc/network/interfaces.d/eth0", ["eth0"])]), None, "ifupdown"),
+])
+def test_the_backend_is_the_one_that_owns_the_uplink(facts, nm, expected):
+    assert n.choose_backend("auto", DEBIAN13, facts, nm, ("eth0",)) == expected
+
+
+def test_ifcfg_files_mean_network_scripts_where_they_exist_else_networkmanager():
+    facts = _facts([("/etc/sysconfig/network-scripts/ifcfg-eth0", ["eth0"])], tools=["nmcli"])
+    rhel8 = {"family": "rhel", "id": "rhel", "major": 8}
+    rhel9 = {"family": "rhel", "id": "rhel", "major": 9}
+    assert n.choose_backend("auto", rhel8, facts, None, ("eth0",)) == "ifcfg"
+    assert n.choose_backend("auto", rhel9, facts, None, ("eth0",)) == "networkmanager"
+
+
+def test_nothing_names_the_uplink_the_distribution_decides():
+    assert n.uplink_owner(("eth0",), _facts(), None, DEBIAN12) is None
+    assert n.choose_backend("auto", DEBIAN12, _facts(), None, ("eth0",)) == "ifupdown"
+
+
+def test_a_forced_backend_the_host_cannot_run():
+    rhel9 = {"family": "rhel", "id": "rhel", "major": 9, "pretty_name": "Red Hat Enterprise Linux 9.4"}
+    assert "network-scripts are not installed on Red Hat Enterprise Linux 9.4" in \
+        n.backend_unavailable("ifcfg", rhel9, _facts(tools=["nmcli"]))
+    assert n.backend_unavailable("ifcfg", {"family": "rhel", "major": 8}, _facts(tools=["nmcli"])) is None
+    assert n.backend_unavailable("ifupdown", DEBIAN13, _facts(tools=["nmcli"])) is None
+    assert "NetworkManager (nmcli) is not installed" in n.backend_unavailable("networkmanager", DEBIAN12, _facts())
+    assert n.backend_unavailable("netplan", DEBIAN13, _facts(tools=["netplan"])) is None
+
+
+def test_a_drifted_bond_is_a_change():
+    bond = n.Bond(name="bond0", members=("eno1", "eno2"), mode="802.3ad", miimon=100,
+                  xmit_hash_policy="layer3+4")
+    assert n.bond_drift(bond, {"mode": "802.3ad", "miimon": 100, "xmit_hash_policy": "layer3+4"}) == []
+    assert n.bond_drift(bond, {"mode": "active-backup", "miimon": 200, "xmit_hash_policy": "layer2"}) == [
+        "bond0 runs mode active-backup, not 802.3ad", "bond0 runs miimon 200, not 100",
+        "bond0 runs xmit_hash_policy layer2, not layer3+4"]
+    backup = n.Bond(name="bond0", members=("eno1",), mode="active-backup")
+    assert n.bond_drift(backup, {"mode": "active-backup", "miimon": 100, "xmit_hash_policy": "layer2"}) == []
+
+
 def test_lab_host_uplink_and_gateway_from_facts():
     plan = n.plan_bridge(address="172.31.55.11/24", interfaces=fact("debian12_docker_eth0"))
     assert (plan.uplink, plan.gateway, plan.bond) == ("eth0", "172.31.55.1", None)
@@ -62,15 +142,63 @@ def test_default_gateway_outside_the_bridge_subnet_needs_data():
     assert plan.gateway == "172.31.55.254"
 
 
-def test_bridged_lab_host_is_up_to_date():
-    facts = fact("debian12_bridged")
-    plan = n.plan_bridge(address="172.31.55.10/24", interfaces=facts, dns=("172.31.55.11", "172.31.55.12"),
-                         search="cluster.lan")
-    rendered = n.render_plan(plan, "ifupdown", facts)
+def nm_fact(name):
+    return yaml.safe_load((FACTS.parent / "network.NetworkManagerState" / f"{name}.yaml").read_text())["fact"]
+
+
+LAB_DNS = ("172.30.10.11", "172.30.10.12")
+
+# Captured from the lab's personas after the deploy (python -m lab.capture).
+BRIDGED = [
+    ("debian12_bridged", "172.30.10.41/24", "ifupdown", None),
+    ("debian13_nm_bridged", "172.30.10.42/24", "networkmanager", "debian13_bridged"),
+    ("debian13_netplan_bridged", "172.30.10.43/24", "netplan", None),
+]
+
+
+@pytest.mark.parametrize("name, address, backend, nm", BRIDGED)
+def test_a_bridged_lab_host_is_up_to_date(name, address, backend, nm):
+    """Real facts of a converged host: its backend is still the one chosen, its
+    files are in place, its running state matches: nothing to do."""
+    facts = fact(name)
+    nm_state = nm_fact(nm) if nm else None
+    plan = n.plan_bridge(address=address, interfaces=facts, dns=LAB_DNS, search="cluster.lan")
+    assert plan.uplink == "eth0" and plan.mac == facts["links"]["eth0"]["mac"]
+    assert n.choose_backend("auto", DEBIAN13, facts, nm_state, plan.devices) == backend
+    rendered = n.render_plan(plan, backend, facts, nm_state)
     assert n.runtime_matches(plan, facts) == []
-    assert n.files_in_place(rendered, facts) and rendered.remove == ()
-    moved = n.plan_bridge(address="172.31.55.99/24", interfaces=facts, gateway="172.31.55.1")
-    assert n.runtime_matches(moved, facts) == ["br0 does not carry 172.31.55.99/24"]
+    assert n.files_in_place(rendered, facts) and rendered.remove == () and not rendered.nm_stop
+    moved = n.plan_bridge(address="172.30.10.99/24", interfaces=facts, gateway="172.30.10.1")
+    assert n.runtime_matches(moved, facts) == ["br0 does not carry 172.30.10.99/24"]
+
+
+# Captured from the lab's personas as their installers left them.
+INSTALLED = [
+    ("debian12_installer", "172.30.10.41/24", "ifupdown", None, ()),
+    ("debian13_nm_installer", "172.30.10.42/24", "networkmanager", "debian13_installer",
+     ("/etc/NetworkManager/system-connections/eth0.nmconnection",)),
+    ("debian13_netplan_installer", "172.30.10.43/24", "netplan", None, ("/etc/netplan/50-cloud-init.yaml",)),
+]
+
+
+@pytest.mark.parametrize("name, address, backend, nm, moved_aside", INSTALLED)
+def test_the_installers_configuration_is_taken_over(name, address, backend, nm, moved_aside):
+    """Real facts of a host as its installer left it: the backend is the one that
+    owns eth0, and the installer's file stops configuring it (moved aside, or
+    its stanza commented out)."""
+    facts = fact(name)
+    nm_state = nm_fact(nm) if nm else None
+    plan = n.plan_bridge(address=address, interfaces=facts, dns=LAB_DNS, search="cluster.lan")
+    assert (plan.uplink, plan.gateway) == ("eth0", "172.30.10.1")
+    assert n.choose_backend("auto", DEBIAN13, facts, nm_state, plan.devices) == backend
+    rendered = n.render_plan(plan, backend, facts, nm_state)
+    assert rendered.remove == moved_aside
+    assert n.runtime_matches(plan, facts) == ["no bridge br0"]
+    if backend == "ifupdown":
+        main = rendered.files[n.IFUPDOWN_MAIN][0]
+        assert "# kvm-cluster, now in interfaces.d/kvm-cluster-br0: allow-hotplug eth0" in main
+        assert "# kvm-cluster, now in interfaces.d/kvm-cluster-br0: iface eth0 inet static" in main
+        assert "\nauto lo\niface lo inet loopback\n" in main  # every other line is kept
 
 
 def test_conflicting_files_are_moved_aside_ours_and_others_stay():
@@ -127,7 +255,7 @@ def test_transaction_names_its_files_and_commands():
     txn = n.transaction_id(rendered.files, rendered.remove)
     text = n.transaction(plan, rendered, 60, txn)
     assert f"TXN={txn}" in text and "TIMEOUT=60" in text
-    assert "    ifup br0 || return 1\n" in text
+    assert "    step 'ifup br0' || return 1\n" in text
     assert "ip -4 addr flush dev eth0 scope global" in text
     assert n.transaction_id(rendered.files, rendered.remove) == txn  # same change, same name
 

@@ -196,9 +196,10 @@ def test_a_multi_word_sysctl_value_is_one_quoted_argument():
     assert to_set == ["net.ipv4.ip_local_port_range=32768 60999"]
 
 
-def _probe_with(links):
-    return {"interfaces": {"links": links, "default4": {"gateway": "172.30.10.1", "dev": "eth0"},
-                           "default6": None, "tools": [], "files": {}, "contents": {},
+def _probe_with(links, tools=("ifup",), os_release=None):
+    return {"os": os_release or {"family": "debian", "id": "debian", "major": 12},
+            "interfaces": {"links": links, "default4": {"gateway": "172.30.10.1", "dev": "eth0"},
+                           "default6": None, "tools": list(tools), "files": {}, "contents": {},
                            "last_transaction": None}}
 
 
@@ -214,3 +215,24 @@ def test_host_facts_refuse_data_before_any_change():
         "address (it has: 172.30.10.11/24)"]
     problems = data_problems(settings["kvm01"], settings, _probe_with({"eth0": eth0}))
     assert problems and "key 'bridge_uplink' = 'eth9': no such interface on this host" in problems[0]
+
+
+def test_a_backend_the_host_cannot_run_is_refused_before_any_change():
+    from cluster.deploy_network import data_problems
+
+    eth0 = {"kind": "ether", "master": None, "mtu": 1500, "mac": "52:54:00:00:00:01", "up": True,
+            "ipv4": ["172.30.10.41/24"], "ipv6": []}
+    rhel9 = {"family": "rhel", "id": "rocky", "major": 9, "pretty_name": "Rocky Linux 9.4"}
+    settings = validate(hosts(mgmt01=(("masters",), {"cluster_address": "172.30.10.11"}),
+                              kvm01=(("kvm_nodes",), {"network_backend": "ifcfg"}),
+                              kvm02=(("kvm_nodes",), {"network_backend": "netplan"})))
+    assert data_problems(settings["kvm01"], settings, _probe_with({"eth0": eth0}, ["nmcli"], rhel9)) == [
+        "network: key 'network_backend' = 'ifcfg': the network-scripts are not installed on Rocky "
+        "Linux 9.4, and the deploy does not install them there"]
+    problems = data_problems(settings["kvm02"], settings, _probe_with({"eth0": eth0}, ["ifup"]))
+    assert problems == ["network: key 'network_backend' = 'netplan': netplan is not installed on "
+                        "debian, and the deploy does not install them there"]
+    # What the deploy installs itself (ifupdown on Debian) is no problem.
+    settings = validate(hosts(mgmt01=(("masters",), {"cluster_address": "172.30.10.11"}),
+                              kvm01=(("kvm_nodes",), {"network_backend": "ifupdown"})))
+    assert data_problems(settings["kvm01"], settings, _probe_with({"eth0": eth0}, ["nmcli"])) == []
