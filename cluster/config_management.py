@@ -101,18 +101,26 @@ ntp_sources = f.list_of(_ntp_source, "expected a list of NTP servers (host names
                         "a host name or IPv4 address")
 
 
+ON_MASTERS = dict(acts_on=f.in_groups("masters"), where="masters")
+
 FIELDS = (
     Field("vms", (), vm_manifest,
-          "the VM manifest: a list of {name, mac, ip}, or the path of a JSON file {\"vms\": [...]}; "
-          "DNS names and static DHCP assignments on the masters"),
+          "the VM manifest: a list, or the path of a JSON file (see [VM "
+          "manifest](../README.md#the-vm-manifest))",
+          shown_default='`[]`', **ON_MASTERS),
     Field("dns_upstream", (), f.ipv4_addresses,
-          "resolvers the masters forward other names to (empty: nothing is forwarded)"),
+          "resolvers the masters forward other names to; empty means nothing is forwarded",
+          shown_default='`[]`', **ON_MASTERS),
     Field("dhcp_router", None, f.optional(f.ipv4_address),
-          "the default gateway offered to VMs by DHCP (none: no router option is sent)"),
+          "default gateway offered to VMs; none means no router option is sent",
+          shown_default='none', **ON_MASTERS),
     Field("ntp_servers", (), ntp_sources,
-          "upstream NTP servers of the masters (empty: the masters serve their own clock)"),
+          "upstream NTP servers of the masters; empty means the masters serve their own clock",
+          shown_default='`[]`', **ON_MASTERS),
     Field("ntp_set_clock", True, f.boolean,
-          "chronyd sets the system clock; false runs it with -x (containers without CAP_SYS_TIME)"),
+          "chronyd sets the system clock; `False` runs it with `-x` (for containers without "
+          "CAP_SYS_TIME)",
+          shown_default='`True`'),
 )
 
 # What the two masters must agree on: they serve the same DNS and DHCP data.
@@ -154,7 +162,23 @@ def cluster_problems(settings: dict) -> list[str]:
             problems.append(f"{where}: name {vm.name!r} is the cluster host {hosts_by_name[vm.name]}'s")
         if vm.ip in hosts_by_address:
             problems.append(f"{where}: ip {vm.ip!r} is the cluster address of host {hosts_by_address[vm.ip]}")
+        if vm.ip == master.dhcp_router:
+            problems.append(f"{where}: ip {vm.ip!r} is dhcp_router, the VMs' gateway")
     router = master.dhcp_router
-    if router is not None and ipaddress.IPv4Address(router) not in network:
-        problems.append(f"host {first}: key 'dhcp_router' = {router!r}: not in cluster_network {network}")
+    if router is not None:
+        why = f.usable_host_address(router, str(network))
+        if why:
+            problems.append(f"host {first}: key 'dhcp_router' = {router!r}: "
+                            f"{why.replace('not in ', 'not in cluster_network ')}: expected the "
+                            "VMs' gateway on the cluster network")
+        elif router in hosts_by_address:
+            problems.append(f"host {first}: key 'dhcp_router' = {router!r}: is the cluster address of "
+                            f"host {hosts_by_address[router]}: expected the router's own address")
+    addresses = {s.cluster_address: name for name, s in masters.items()}
+    for name, s in masters.items():
+        loops = [server for server in s.dns_upstream if server in addresses]
+        if loops:
+            problems.append(f"host {name}: key 'dns_upstream' = {describe(list(s.dns_upstream))}: "
+                            f"{', '.join(loops)} is a master itself ({addresses[loops[0]]}): the masters "
+                            "would forward to each other; expected resolvers outside the cluster")
     return problems

@@ -56,48 +56,100 @@ def ipv6_address(value: Any) -> str:
         raise Invalid("expected an IPv6 address, like 2001:db8::1") from None
 
 
+def _bridged(settings) -> bool:
+    return bridge_enabled(settings)
+
+
+# Keys of the bridge: they act where br0 is built.
+ON_BRIDGE = dict(acts_on=_bridged, where="the hosts with br0 (kvm_nodes, or bridge_enable = True)")
+
 FIELDS = (
     Field("bridge_enable", None, optional_bool,
-          "give this host bridge br0 with its primary address (default: on kvm_nodes only)"),
+          "give this host `br0` carrying its address",
+          shown_default='KVM nodes only'),
     Field("bridge_address", None, f.optional(f.ipv4_interface),
-          "br0's IPv4 address with prefix (default: cluster_address with the cluster_network prefix)"),
+          "`br0`'s IPv4 address with prefix, e.g. `172.30.10.41/24`",
+          shown_default='`cluster_address`/prefix', **ON_BRIDGE),
     Field("bridge_gateway", None, f.optional(f.ipv4_address),
-          "br0's IPv4 gateway (default: the host's current default gateway)"),
+          "`br0`'s IPv4 gateway; must be inside `br0`'s subnet",
+          shown_default="the host's default gateway", **ON_BRIDGE),
     Field("bridge_uplink", None, f.optional(f.interface_name),
-          "the interface br0 takes over, with bridge_vlan the one the VLAN goes on (default: "
-          "the one carrying the host's address); ignored with a bond"),
+          "the interface `br0` takes over, with `bridge_vlan` the one the VLAN goes on "
+          "(ignored with a bond)",
+          shown_default='the interface carrying the address', **ON_BRIDGE),
     Field("bridge_vlan", None, f.optional(f.integer(1, 4094)),
-          "802.1Q VLAN id: br0's port is VLAN interface <uplink or bond>.<id>, e.g. bond0.100 "
-          "(default: untagged)"),
-    Field("bond_enable", False, f.boolean, "put bond bond_name (of bond_members) under br0"),
-    Field("bond_name", "bond0", f.interface_name, "the bond's interface name"),
-    Field("bond_members", (), interface_names, "the bond's member interfaces"),
-    Field("bond_mode", "802.3ad", f.choice(*BOND_MODES), "the bonding mode"),
-    Field("bond_miimon", 100, f.integer(0, 10000), "MII link monitoring interval, ms"),
+          "802.1Q VLAN id (1 to 4094): `br0`'s port is VLAN interface `<uplink or bond>.<id>`, "
+          "e.g. `bond0.100`",
+          shown_default='none (untagged)', **ON_BRIDGE),
+    Field("bond_enable", False, f.boolean, "put bond `bond_name` (of `bond_members`) under `br0`",
+          shown_default='`False`', **ON_BRIDGE),
+    Field("bond_name", "bond0", f.interface_name, "the bond's interface name",
+          shown_default='`bond0`', **ON_BRIDGE),
+    Field("bond_members", (), interface_names, "the bond's member interfaces (at least one with `bond_enable`)",
+          shown_default='`[]`', **ON_BRIDGE),
+    Field("bond_mode", "802.3ad", f.choice(*BOND_MODES), "`balance-rr`, `active-backup`, `balance-xor`, `broadcast`, `802.3ad`, "
+          "`balance-tlb`, `balance-alb`",
+          shown_default='`802.3ad`', **ON_BRIDGE),
+    Field("bond_miimon", 100, f.integer(0, 10000), "MII link monitoring interval, ms",
+          shown_default='`100`', **ON_BRIDGE),
     Field("bond_xmit_hash_policy", "layer3+4", f.choice(*XMIT_HASH_POLICIES),
-          "transmit hash policy (802.3ad, balance-xor)"),
+          "used by `802.3ad`, `balance-xor` and `balance-tlb`",
+          shown_default='`layer3+4`', **ON_BRIDGE),
     Field("network_mtu", None, f.optional(f.integer(576, 9216)),
-          "MTU of br0, its VLAN, its uplink or bond and the bond members, e.g. 9000 "
-          "(default: unchanged)"),
+          "MTU of `br0`, its VLAN interface, its uplink or bond, and the bond members (576 to "
+          "9216)",
+          shown_default='unchanged', **ON_BRIDGE),
     Field("network_dns", None, f.optional(f.some_ipv4_addresses),
-          "DNS resolvers of the host (default: the masters' addresses, primary first)"),
+          "the host's resolvers, primary first",
+          shown_default='the masters'),
     Field("network_dns_search", None, f.optional(f.domain_name),
-          "DNS search domain (default: cluster_domain)"),
+          "DNS search domain",
+          shown_default='`cluster_domain`'),
     Field("network_ipv6", "auto", f.choice(*IPV6_MODES),
-          "IPv6 on br0: auto (SLAAC, stable-privacy), off, or static"),
+          "IPv6 on `br0`: `auto` (SLAAC, stable-privacy), `off`, or `static`",
+          shown_default='`auto`', **ON_BRIDGE),
     Field("network_ipv6_address", None, f.optional(ipv6_interface),
-          "br0's IPv6 address with prefix (network_ipv6 = static)"),
+          "`br0`'s IPv6 address with prefix (needed with `static`)",
+          shown_default='none', **ON_BRIDGE),
     Field("network_ipv6_gateway", None, f.optional(ipv6_address),
-          "br0's IPv6 gateway (network_ipv6 = static)"),
+          "`br0`'s IPv6 gateway (`static`)",
+          shown_default='none', **ON_BRIDGE),
     Field("network_backend", "auto", f.choice(*BACKENDS),
-          "how the configuration is written: auto (from the distribution), ifupdown, netplan, "
-          "ifcfg (network-scripts) or networkmanager"),
+          "`ifupdown`, `netplan`, `ifcfg` or `networkmanager`; `auto`: the one that configures "
+          "the uplink today, else the distribution's (see [Backends](../README.md#backends)); "
+          "one the host cannot run fails its preflight",
+          shown_default='`auto`'),
     Field("network_manager", "disable", f.choice(*NM_POLICIES),
-          "where another backend takes over: disable (stop and disable NetworkManager, as the "
-          "seed asks) or keep (leave it running, the bridge's interfaces unmanaged)"),
+          "where another backend takes over: `disable` (stop and disable NetworkManager, as "
+          "the seed asks) or `keep` (leave it running, with the bridge's interfaces unmanaged)",
+          shown_default='`disable`'),
     Field("network_confirm_timeout", 60, f.integer(20, 3600),
-          "seconds a host waits for the deploy's confirmation before it rolls back its network"),
+          "seconds (20 to 3600) a host waits for the deploy's confirmation before it rolls its "
+          "network back",
+          shown_default='`60`', **ON_BRIDGE),
 )
+
+
+def _no_bond(settings) -> str | None:
+    return None if settings.bond_enable else "bond_enable is false (no bond is built)"
+
+
+def _not_static_ipv6(settings) -> str | None:
+    return None if settings.network_ipv6 == "static" else \
+        f"network_ipv6 is {settings.network_ipv6!r}, not 'static'"
+
+
+def _bond_is_the_port(settings) -> str | None:
+    return "bond_enable is true: the bond is br0's port" if settings.bond_enable else None
+
+
+DEPENDENT_KEYS = {
+    **{key: _no_bond for key in ("bond_name", "bond_members", "bond_mode", "bond_miimon",
+                                 "bond_xmit_hash_policy")},
+    "network_ipv6_address": _not_static_ipv6,
+    "network_ipv6_gateway": _not_static_ipv6,
+    "bridge_uplink": _bond_is_the_port,
+}
 
 
 def bridge_enabled(settings) -> bool:
@@ -133,15 +185,23 @@ def _host_problems(name: str, s) -> list[str]:
     network = ipaddress.IPv4Network(s.cluster_network)
     if interface.ip not in network:
         problems.append(f"host {name}: key {key!r} = {value!r}: not in cluster_network {network}")
+    elif s.bridge_address and interface.network != network:
+        problems.append(f"host {name}: key 'bridge_address' = {value!r}: its prefix /"
+                        f"{interface.network.prefixlen} disagrees with cluster_network {network}: "
+                        f"expected {interface.ip}/{network.prefixlen}")
     if s.bridge_address and interface.network.prefixlen < 31 and interface.ip in (
             interface.network.network_address, interface.network.broadcast_address):
         problems.append(f"host {name}: key 'bridge_address' = {value!r}: the network or "
                         f"broadcast address of {interface.network}")
     if s.bridge_gateway is not None:
         gateway = ipaddress.IPv4Address(s.bridge_gateway)
+        unusable = f.usable_host_address(s.bridge_gateway, str(interface.network))
         if gateway not in interface.network:
             problems.append(f"host {name}: key 'bridge_gateway' = {s.bridge_gateway!r}: "
                             f"outside br0's subnet {interface.network}")
+        elif unusable:
+            problems.append(f"host {name}: key 'bridge_gateway' = {s.bridge_gateway!r}: {unusable}: "
+                            "expected a usable router address")
         elif gateway == interface.ip:
             problems.append(f"host {name}: key 'bridge_gateway' = {s.bridge_gateway!r}: "
                             "is br0's own address")
@@ -161,6 +221,31 @@ def _host_problems(name: str, s) -> list[str]:
     if s.network_ipv6 == "static" and not s.network_ipv6_address:
         problems.append(f"host {name}: key 'network_ipv6_address' is missing: "
                         "network_ipv6 = 'static' needs an address")
+    problems += _ipv6_problems(name, s)
+    return problems
+
+
+def _ipv6_problems(name: str, s) -> list[str]:
+    """The IPv6 address and gateway get IPv4's checks: a usable address of its
+    prefix (not the subnet-router anycast one), the gateway inside the prefix."""
+    if s.network_ipv6 != "static" or not s.network_ipv6_address:
+        return []
+    problems = []
+    interface = ipaddress.IPv6Interface(s.network_ipv6_address)
+    if interface.network.prefixlen < 127 and interface.ip == interface.network.network_address:
+        problems.append(f"host {name}: key 'network_ipv6_address' = {s.network_ipv6_address!r}: "
+                        f"the subnet-router anycast address of {interface.network}: expected a host address")
+    if interface.ip.is_multicast or interface.ip.is_loopback or interface.ip.is_link_local:
+        problems.append(f"host {name}: key 'network_ipv6_address' = {s.network_ipv6_address!r}: "
+                        "not a global unicast address")
+    if s.network_ipv6_gateway:
+        gateway = ipaddress.IPv6Address(s.network_ipv6_gateway)
+        if gateway == interface.ip:
+            problems.append(f"host {name}: key 'network_ipv6_gateway' = {s.network_ipv6_gateway!r}: "
+                            "is br0's own address")
+        elif gateway not in interface.network and not gateway.is_link_local:
+            problems.append(f"host {name}: key 'network_ipv6_gateway' = {s.network_ipv6_gateway!r}: "
+                            f"outside br0's prefix {interface.network} (and not link-local)")
     return problems
 
 
@@ -189,6 +274,15 @@ def cluster_problems(settings: dict) -> list[str]:
         address = str(ipaddress.IPv4Interface(bridge_interface(s)).ip) if bridge_enabled(s) \
             else s.cluster_address
         owners.setdefault(address, []).append(name)
+    ipv6_owners: dict[str, list[str]] = {}
+    for name, s in sorted(settings.items()):
+        if bridge_enabled(s) and s.network_ipv6 == "static" and s.network_ipv6_address:
+            ipv6_owners.setdefault(str(ipaddress.IPv6Interface(s.network_ipv6_address).ip), []).append(name)
+    for address, names in sorted(ipv6_owners.items()):
+        if len(names) > 1:
+            problems.append(f"host {names[1]}: key 'network_ipv6_address' = "
+                            f"{settings[names[1]].network_ipv6_address!r}: address {address} is used by "
+                            f"more than one host ({', '.join(names)}): expected one address per host")
     for address, names in sorted(owners.items()):
         if len(names) > 1:
             overrides = [n for n in names if settings[n].bridge_address]

@@ -19,6 +19,8 @@ import posixpath
 import re
 from typing import Any
 
+from operations import nfs
+
 from . import fields as f
 from .fields import Field, Invalid, describe
 
@@ -31,11 +33,11 @@ IDMAPD_CONF = "/etc/idmapd.conf"
 EXPORTS_FILE = "/etc/exports.d/kvm-cluster.exports"
 GANESHA_CONF = "/etc/ganesha/ganesha.conf"
 
-_POOL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+_POOL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 
 
 def pool_name(value: Any) -> str:
-    if not isinstance(value, str) or not _POOL_NAME.match(value):
+    if not isinstance(value, str) or not _POOL_NAME.fullmatch(value):
         raise Invalid("expected a libvirt pool name: letters, digits, '_', '.', '+', '-' "
                       "(up to 64, not starting with a symbol), like default")
     return value
@@ -51,9 +53,9 @@ _FLAGS = {
     "secure": "insecure", "insecure": "secure",
 }
 _VALUED = {
-    "sec": re.compile(r"^(sys|krb5|krb5i|krb5p)(:(sys|krb5|krb5i|krb5p))*$"),
-    "anonuid": re.compile(r"^[0-9]{1,10}$"),
-    "anongid": re.compile(r"^[0-9]{1,10}$"),
+    "sec": re.compile(r"(sys|krb5|krb5i|krb5p)(:(sys|krb5|krb5i|krb5p))*"),
+    "anonuid": re.compile(r"[0-9]{1,10}"),
+    "anongid": re.compile(r"[0-9]{1,10}"),
 }
 # Safe defaults, added for whatever the user did not choose.
 EXPORT_DEFAULTS = ("rw", "sync", "no_subtree_check", "root_squash", "sec=sys")
@@ -71,7 +73,7 @@ def export_options(value: Any) -> tuple[str, ...]:
     for option in value:
         key, has_value, arg = option.partition("=")
         if has_value and key in _VALUED:
-            if not _VALUED[key].match(arg):
+            if not _VALUED[key].fullmatch(arg):
                 raise Invalid(f"option {option!r} has a bad value")
             if any(c.startswith(key + "=") for c in chosen):
                 raise Invalid(f"option {key!r} is given twice")
@@ -91,20 +93,20 @@ def export_options(value: Any) -> tuple[str, ...]:
 
 
 def export_network(value: Any) -> str | None:
-    """The network the export is open to; never everyone."""
+    """The network the export is open to (None: cluster_network); never
+    everyone: operations.nfs.export_network is the one rule."""
     if value is None:
         return None
-    everyone = Invalid("the export is never open to everyone: give the cluster network, "
-                       "like 172.30.10.0/24 (or leave it unset for cluster_network)")
     if isinstance(value, str) and value.strip() == "*":
-        raise everyone
+        raise Invalid(nfs.EVERYONE)
     network = f.ipv4_network(value)
-    if network.endswith("/0"):
-        raise everyone
-    return network
+    try:
+        return nfs.export_network(network)
+    except ValueError as error:
+        raise Invalid(str(error)) from None
 
 
-_MOUNT_OPTION = re.compile(r"^[A-Za-z0-9_.-]+(=[A-Za-z0-9_.:/-]+)?$")
+_MOUNT_OPTION = re.compile(r"[A-Za-z0-9_.-]+(=[A-Za-z0-9_.:/-]+)?")
 MOUNT_ALWAYS = ("_netdev", "nofail")
 
 
@@ -114,7 +116,7 @@ def mount_options(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [part for part in value.split(",") if part]
     if not isinstance(value, (list, tuple)) or not all(
-        isinstance(v, str) and _MOUNT_OPTION.match(v) for v in value
+        isinstance(v, str) and _MOUNT_OPTION.fullmatch(v) for v in value
     ):
         raise Invalid("expected a list of mount options, like ['hard', 'timeo=600', 'retrans=2']")
     if any(v.startswith("x-systemd.") for v in value):
@@ -123,29 +125,46 @@ def mount_options(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*MOUNT_ALWAYS, *value]))
 
 
+ON_KVM_NODES = dict(acts_on=f.in_groups("kvm_nodes"), where="kvm_nodes")
+ON_NFS_SERVER = dict(acts_on=f.in_groups("nfs_server"), where="nfs_server")
+
 FIELDS = (
     Field("primary_pool_name", "default", pool_name,
-          "name of the libvirt pool on local storage (every KVM node)"),
+          "libvirt pool on local storage (the default pool for new VMs)",
+          shown_default='`default`', **ON_KVM_NODES),
     Field("primary_pool_path", "/data01/primary", f.absolute_path,
-          "directory of the primary pool, under data_volume, identical on every node"),
+          "its directory, under `data_volume`",
+          shown_default='`/data01/primary`', **ON_KVM_NODES),
     Field("secondary_pool_name", "secondary", pool_name,
-          "name of the libvirt pool on the NFS mount (every KVM node)"),
+          "libvirt pool on the NFS mount; must differ from the primary",
+          shown_default='`secondary`', **ON_KVM_NODES),
     Field("secondary_mount", "/secondary", f.absolute_path,
-          "where KVM nodes mount the NFS export; the secondary pool's directory"),
+          "where KVM nodes mount the export; must not overlap the primary pool",
+          shown_default='`/secondary`', **ON_KVM_NODES),
     Field("nfs_backend", "kernel", f.choice(*BACKENDS),
-          "the NFS server: 'kernel' (nfs-kernel-server / nfs-utils) or 'ganesha' (NFS-Ganesha)"),
+          "`kernel` (nfs-kernel-server / nfs-utils) or `ganesha` (NFS-Ganesha, VFS backend)",
+          shown_default='`kernel`', **ON_NFS_SERVER),
     Field("nfs_export_path", "/data01/secondary", f.absolute_path,
-          "the directory the nfs_server exports, under its data_volume"),
+          "the exported directory, under the server's `data_volume`",
+          shown_default='`/data01/secondary`', **ON_NFS_SERVER),
     Field("nfs_export_network", None, export_network,
-          "the network the export is open to (default: cluster_network; never '*')"),
+          "who may mount the export: the cluster network or a part of it holding every KVM "
+          "node; `*` and `0.0.0.0/0` are refused",
+          shown_default='`cluster_network`', **ON_NFS_SERVER),
     Field("nfs_export_options", EXPORT_DEFAULTS, export_options,
-          "exports(5) options; defaults rw,sync,no_subtree_check,root_squash,sec=sys"),
+          "exports(5) options. Options you leave out get these defaults, contradictions are "
+          "refused, and `no_root_squash` is applied only if you write it",
+          shown_default='`rw,sync,no_subtree_check,root_squash,sec=sys`', **ON_NFS_SERVER),
     Field("nfs_idmap_domain", None, f.optional(f.domain_name),
-          "NFSv4 ID mapping domain in /etc/idmapd.conf (default: cluster_domain)"),
+          "NFSv4 ID-mapping domain (`/etc/idmapd.conf`, server and clients)",
+          shown_default='`cluster_domain`', acts_on=f.in_groups("kvm_nodes", "nfs_server"),
+          where="kvm_nodes and nfs_server", cluster_wide=True),
     Field("nfs_mount_options", ("hard", "timeo=600", "retrans=2"), mount_options,
-          "NFS mount options on KVM nodes (_netdev and nofail are always added)"),
+          "mount options; `_netdev` and `nofail` are always added",
+          shown_default='`hard,timeo=600,retrans=2`', **ON_KVM_NODES),
     Field("nfs_mount_timeout", 30, f.integer(1, 600),
-          "seconds a boot waits for the NFS mount before going on without it"),
+          "seconds a boot waits for the mount before going on without it",
+          shown_default='`30`', **ON_KVM_NODES),
 )
 
 # Keys that must hold one value on every host (paths and names identical cluster-wide).

@@ -14,7 +14,7 @@ from pyinfra.api import deploy
 from operations import clustershell, dns, ntp
 from operations._log import warn_once
 
-from .settings import GROUPS, HostSettings, masters_addresses
+from .settings import GROUPS, HostSettings
 
 FAMILIES = ("debian", "rhel")
 
@@ -66,7 +66,7 @@ def dnsmasq_conf(settings: HostSettings, all_settings: dict[str, HostSettings]) 
         hosts=cluster_hosts(all_settings),
         vms=list(settings.vms),
         upstream=list(settings.dns_upstream),
-        dns_servers=list(masters_addresses(all_settings)),
+        dns_servers=list(settings.masters),
         router=settings.dhcp_router,
     )
 
@@ -74,7 +74,7 @@ def dnsmasq_conf(settings: HostSettings, all_settings: dict[str, HostSettings]) 
 def chrony_conf(settings: HostSettings, all_settings: dict[str, HostSettings], os_family: str) -> str | None:
     """A master polls the upstream servers and the other masters and serves the
     cluster network; any other host polls the masters. ``None``: no master, no NTP."""
-    masters = list(masters_addresses(all_settings))
+    masters = list(settings.masters)
     if not masters:
         return None
     if settings.in_group("masters"):

@@ -56,10 +56,10 @@ def network_plan(settings: HostSettings, all_settings: dict, interfaces: dict
     """(plan, None), or (None, why not) when the host's facts refuse the data."""
     try:
         plan = network.plan_bridge(
-            address=cfg.bridge_interface(settings), interfaces=interfaces,
+            address=settings.bridge_cidr, interfaces=interfaces,
             gateway=settings.bridge_gateway, uplink=settings.bridge_uplink,
             bond=bond_of(settings), vlan=settings.bridge_vlan, mtu=settings.network_mtu,
-            dns=cfg.resolvers(settings, all_settings), search=cfg.search_domain(settings),
+            dns=settings.resolvers, search=settings.search_domain,
             ipv6=settings.network_ipv6, ipv6_address=settings.network_ipv6_address,
             ipv6_gateway=settings.network_ipv6_gateway, bridge=cfg.BRIDGE,
         )
@@ -71,7 +71,7 @@ def network_plan(settings: HostSettings, all_settings: dict, interfaces: dict
 def uplink_devices(settings: HostSettings, all_settings: dict, interfaces: dict) -> tuple[str, ...]:
     """The interfaces whose configuration decides the backend: those the bridge
     takes over; on a host without the bridge, the one carrying its address."""
-    if cfg.bridge_enabled(settings):
+    if settings.bridged:
         plan, _problem = network_plan(settings, all_settings, interfaces)
         return plan.devices if plan else ()
     for name, link in interfaces["links"].items():
@@ -102,7 +102,7 @@ def data_problems(settings: HostSettings, all_settings: dict, probe: dict) -> li
         key = (f"key 'network_backend' = {settings.network_backend!r}"
                if settings.network_backend != "auto" else f"the network backend ({backend}, auto)")
         problems.append(f"network: {key}: {why}")
-    if not cfg.bridge_enabled(settings):
+    if not settings.bridged:
         # Unbridged hosts keep their network as it is: the address the other
         # steps use (dnsmasq listens on it) must be one of theirs.
         found = sorted(address for link in interfaces["links"].values() for address in link["ipv4"])
@@ -118,7 +118,7 @@ def data_problems(settings: HostSettings, all_settings: dict, probe: dict) -> li
 def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
     interfaces = interfaces_facts(probe)
     backend = backend_of(settings, all_settings, probe)
-    bridged = cfg.bridge_enabled(settings)
+    bridged = settings.bridged
     if bridged:
         plan, problem = network_plan(settings, all_settings, interfaces)
         network.switch_helper(
@@ -143,8 +143,8 @@ def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
         )
     network.resolvers(
         name="DNS resolvers: the masters",
-        dns=list(cfg.resolvers(settings, all_settings)),
-        search=cfg.search_domain(settings),
+        dns=list(settings.resolvers),
+        search=settings.search_domain,
         backend=backend,
         bridged=bridged,
         interfaces=interfaces,

@@ -86,8 +86,8 @@ def configure_nfs_server(settings: HostSettings, probe: dict, all_settings: dict
                   "created (it would land on the root filesystem)")
         return
     path = settings.nfs_export_path
-    network = cfg.export_network_of(settings)
-    domain = cfg.idmap_domain(settings)
+    network = settings.export_network
+    domain = settings.idmap_domain
     family = probe["os"]["family"]
     user, group, mode = EXPORT_OWNER
     storage.directory(name=f"Export directory {path}", path=path, user=user, group=group,
@@ -119,7 +119,7 @@ def configure_secondary_pool(settings: HostSettings, probe: dict, all_settings: 
         return  # no nfs_server in the inventory: the cluster has no secondary pool
     where = settings.secondary_mount
     family = probe["os"]["family"]
-    domain = cfg.idmap_domain(settings)
+    domain = settings.idmap_domain
     nfs.idmapd(name=f"NFSv4 ID mapping domain {domain}", domain=domain, os_family=family,
                path=cfg.IDMAPD_CONF, current=_file(probe, cfg.IDMAPD_CONF))
     what = nfs.mount_source(server.cluster_address, server.nfs_export_path)

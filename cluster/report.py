@@ -36,17 +36,26 @@ from facts.iommu import is_configured, missing_args  # noqa: E402
 from operations.preflight import evaluate  # noqa: E402
 
 from . import config_network, config_storage, deploys, dns_query, libvirt_remote  # noqa: E402
-from .settings import cluster_settings, masters_addresses  # noqa: E402
+from .settings import cluster_settings  # noqa: E402
 
 
 def bridge_state(settings, probe: dict) -> str | None:
     """``br0 172.30.10.41/24`` when the bridge carries the address, else what is there."""
-    if not config_network.bridge_enabled(settings):
+    if not settings.bridged:
         return None
     link = probe.get("interfaces", {}).get("links", {}).get(config_network.BRIDGE)
     if link is None:
         return "absent"
     return f"{config_network.BRIDGE} {' '.join(link['ipv4']) or 'no address'}"
+
+
+def bridge_problem(settings, bridge: str | None) -> str | None:
+    """What is wrong with br0 as the report found it (None: nothing): it must
+    carry the address the model gives it (``bridge_cidr``)."""
+    expected = f"{config_network.BRIDGE} {settings.bridge_cidr}"
+    if bridge is None or bridge == expected:
+        return None
+    return f"bridge: expected {expected}, found {bridge}"
 
 
 def nfs_state(settings, probe: dict) -> str | None:
@@ -104,9 +113,9 @@ def host_row(settings, probe: dict | None, pools: list | str | None = None,
             for problem in libvirt_remote.pool_problems(pools or [], settings.primary_pool_name,
                                                         settings.primary_pool_path):
                 row["failures"].append(problem)
-        if row["bridge"] is not None and row["bridge"] != f"{config_network.BRIDGE} {settings.cluster_interface}":
-            row["failures"].append(f"bridge: expected {config_network.BRIDGE} with "
-                                   f"{settings.cluster_interface}, found {row['bridge']}")
+        problem = bridge_problem(settings, row["bridge"])
+        if problem:
+            row["failures"].append(problem)
     if dns is not None:
         row["dns"] = dns
         for master, answer in dns.items():
@@ -208,7 +217,7 @@ def gather(inventory_path: str) -> list[dict]:
     pool = ThreadPool(8)
     nodes = [h for h in hosts if settings[h.name].in_group("kvm_nodes") and probes.get(h.name)]
     pools = dict(zip([h.name for h in nodes], pool.map(lambda h: _pools(h, settings[h.name]), nodes)))
-    masters = masters_addresses(settings)
+    masters = next(iter(settings.values())).masters if settings else ()
     master_names = {s.cluster_address: name for name, s in settings.items() if s.in_group("masters")}
     dns = dict(zip([h.name for h in hosts],
                    pool.map(lambda h: _dns(settings[h.name], masters, master_names), hosts)))

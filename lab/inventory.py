@@ -21,31 +21,8 @@ if not _HOSTS_JSON.exists():
 _HOSTS = json.loads(_HOSTS_JSON.read_text())
 
 
-# The lab's containers have no VT-x, no /dev/kvm and no IOMMU: every preflight
-# check only warns here (a test proves the default policy refuses them). The
-# CPU of this machine is AMD, which needs no IOMMU option; iommu=pt makes the
-# GRUB step run for real on every node.
-_LAB_DATA = {
-    "preflight_policy": {
-        "cpu_virtualization": "warn",
-        "kvm_device": "warn",
-        "iommu": "warn",
-        "grub": "warn",
-        "data_volume": "warn",
-        "virt_host_validate": "warn",
-    },
-    "iommu_passthrough": True,
-    # No kernel NFS here: the NFS server runs NFS-Ganesha (userspace).
-    "nfs_backend": "ganesha",
-    # chronyd may not set the clock of a container (no CAP_SYS_TIME).
-    "ntp_set_clock": False,
-    "dhcp_router": "172.30.10.1",
-    # Docker's resolver, inside every container: the masters forward outside
-    # names to it, so hosts still reach Debian's archive after the deploy.
-    "dns_upstream": ["127.0.0.11"],
-    # The lab key logs in as the role account too (tests connect as kvm-mgr).
-    "role_account_keys": [(_STATE / "id_ed25519.pub").read_text().strip()],
-}
+# The lab's settings (no VT-x, Ganesha, the lab key...) are in lab/group_data/,
+# which pyinfra loads after the project's group_data/: they win over it.
 
 
 # Per-host overrides for one run, as JSON {host: {key: value}} (tests use it to
@@ -55,7 +32,6 @@ _HOST_DATA = json.loads(os.environ.get("KVMLAB_HOST_DATA") or "{}")
 
 def _entry(host):
     return (host["name"], {
-        **_LAB_DATA,
         "cluster_address": host["ip"],
         **_HOST_DATA.get(host["name"], {}),
         "ssh_hostname": "127.0.0.1",

@@ -17,7 +17,7 @@ import docker
 
 from .engine import LabError, ensure_engine, ensure_tool, tune_host
 from .images import ensure_images, prune_stale_images
-from .topology import DEFAULT_NODES, GATEWAY, NETWORK, SUBNET, Host, topology
+from .topology import DEFAULT_NODES, GATEWAY, NETWORK, SUBNET, topology
 
 LAB_DIR = Path(__file__).resolve().parent
 STATE_DIR = LAB_DIR / ".state"

@@ -19,7 +19,6 @@ import hashlib
 import ipaddress
 import logging
 import os
-import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -393,6 +392,15 @@ def plan_bridge(*, address: str, interfaces: dict, gateway: str | None = None,
             raise NetworkPlanError(
                 f"key 'bond_members' = {list(bond.members)!r}: {', '.join(missing)} "
                 f"does not exist on this host (interfaces: {', '.join(sorted(links))})")
+        carrier = _carrier(interfaces, ip)
+        if carrier is not None and links[carrier]["kind"] == "vlan":
+            carrier = _vlan_link(links, carrier) or carrier
+        if carrier is not None and carrier not in (*bond.members, bond.name, bridge):
+            raise NetworkPlanError(
+                f"key 'bond_members' = {list(bond.members)!r}: the address {ip} is on {carrier} "
+                f"today, which is not a member of bond {bond.name}: {carrier} would keep its "
+                f"configuration and the same address beside {bridge}; add {carrier} to "
+                "bond_members (or move the address to a member first)")
         port = bond.name
     elif uplink is not None:
         if uplink not in links:

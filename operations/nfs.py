@@ -9,6 +9,8 @@ through ``put_file`` (a no-op when the probe's digest matches).
 
 from __future__ import annotations
 
+import ipaddress
+
 from pyinfra import host
 from pyinfra.api import operation
 
@@ -24,9 +26,23 @@ def export_line(path: str, network: str, options: list[str]) -> str:
     return f"{path} {network}({','.join(options)})"
 
 
+EVERYONE = ("the export is never open to everyone: give the cluster network, like "
+            "172.30.10.0/24 (or leave it unset for cluster_network)")
+
+
+def export_network(network: str | None) -> str:
+    """The one rule for whom the export is open to: an IPv4 network, never
+    everyone (``*``, a /0, nothing). Returns it normalised; raises ValueError."""
+    if not isinstance(network, str) or network.strip() in ("", "*"):
+        raise ValueError(EVERYONE)
+    parsed = ipaddress.IPv4Network(network.strip(), strict=True)  # ValueError when not a network
+    if parsed.prefixlen == 0:
+        raise ValueError(EVERYONE)
+    return str(parsed)
+
+
 def exports_file(path: str, network: str, options: list[str]) -> str:
-    if not network or network.strip() == "*" or network.strip() == "0.0.0.0/0":
-        raise ValueError("the export is never open to everyone")
+    network = export_network(network)
     return render("nfs/exports.j2", path=path, network=network, options=list(options))
 
 
@@ -58,8 +74,7 @@ def ganesha_options(options: list[str]) -> dict:
 
 
 def ganesha_config(path: str, network: str, options: list[str], domain: str, export_id: int = 1) -> str:
-    if not network or network.strip() in ("*", "0.0.0.0/0"):
-        raise ValueError("the export is never open to everyone")
+    network = export_network(network)
     return render("nfs/ganesha.conf.j2", path=path, network=network, domain=domain,
                   export_id=export_id, **ganesha_options(options))
 

@@ -117,8 +117,8 @@ def test_limit_kvm_nodes_touches_only_kvm_nodes(fresh_lab):
 @pytest.mark.parametrize(
     "data, message",
     [
-        ("iommu_passthrough=maybe", "host kvm01: key 'iommu_passthrough' = 'maybe': expected true or false"),
-        ("data_volume=data01", "key 'data_volume' = 'data01': expected an absolute path"),
+        ("iommu_passthrough=maybe", "key 'iommu_passthrough' = 'maybe' (set in --data): expected true or false"),
+        ("data_volume=data01", "key 'data_volume' = 'data01' (set in --data): expected an absolute path"),
         ('preflight_policy={"cpu": "warn"}', "unknown check 'cpu'"),
     ],
 )

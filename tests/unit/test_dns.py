@@ -15,10 +15,11 @@ VMS = [
 
 def cluster(**common):
     data = {"role_account_keys": [KEY], **common}
+    everywhere = {key: "all" for key in data}  # as group_data/all.py gives them
     return model.validate([
-        ("mgmt01", ("masters", "nfs_server"), {**data, "cluster_address": "172.30.10.11"}),
-        ("mgmt02", ("masters",), {**data, "cluster_address": "172.30.10.12"}),
-        ("kvm01", ("kvm_nodes",), {**data, "cluster_address": "172.30.10.41"}),
+        ("mgmt01", ("masters", "nfs_server"), {**data, "cluster_address": "172.30.10.11"}, everywhere),
+        ("mgmt02", ("masters",), {**data, "cluster_address": "172.30.10.12"}, everywhere),
+        ("kvm01", ("kvm_nodes",), {**data, "cluster_address": "172.30.10.41"}, everywhere),
     ])
 
 

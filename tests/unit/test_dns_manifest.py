@@ -13,10 +13,11 @@ VM2 = {"name": "vm02", "mac": "52:54:00:aa:00:02", "ip": "172.30.10.102"}
 
 def validate(mgmt02=None, **common):
     data = {"role_account_keys": [KEY], **common}
+    everywhere = {key: "all" for key in data}  # as group_data/all.py gives them
     return model.validate([
-        ("mgmt01", ("masters",), {**data, "cluster_address": "172.30.10.11"}),
-        ("mgmt02", ("masters",), {**data, "cluster_address": "172.30.10.12", **(mgmt02 or {})}),
-        ("kvm01", ("kvm_nodes",), {**data, "cluster_address": "172.30.10.41"}),
+        ("mgmt01", ("masters",), {**data, "cluster_address": "172.30.10.11"}, everywhere),
+        ("mgmt02", ("masters",), {**data, "cluster_address": "172.30.10.12", **(mgmt02 or {})}, everywhere),
+        ("kvm01", ("kvm_nodes",), {**data, "cluster_address": "172.30.10.41"}, everywhere),
     ])
 
 
@@ -55,7 +56,8 @@ def problems(**kwargs) -> str:
 )
 def test_bad_manifest_entries(vms, expected):
     message = problems(vms=vms)
-    assert "host mgmt01: key 'vms'" in message
+    # Written for every host (all), the value is named once, with where it was set.
+    assert "key 'vms' = " in message and " (set in all): " in message
     assert expected in message
 
 
@@ -80,7 +82,7 @@ def test_manifest_against_the_cluster(vm, expected):
 def test_missing_manifest_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     message = problems(vms="vms.json")
-    assert "host mgmt01: key 'vms' = 'vms.json': the VM manifest file " in message
+    assert "key 'vms' = 'vms.json' (set in all): the VM manifest file " in message
     assert f"{tmp_path}/vms.json' does not exist" in message
 
 
@@ -88,7 +90,7 @@ def test_manifest_file_not_json(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "vms.json").write_text("vms:\n  - name: vm01\n")
     message = problems(vms="vms.json")
-    assert "host mgmt01: key 'vms' = 'vms.json': the VM manifest file 'vms.json' is not JSON (" in message
+    assert "key 'vms' = 'vms.json' (set in all): the VM manifest file 'vms.json' is not JSON (" in message
 
 
 def test_manifest_file_wrong_shape(tmp_path, monkeypatch):
@@ -100,7 +102,7 @@ def test_manifest_file_wrong_shape(tmp_path, monkeypatch):
 def test_manifest_file_entry_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "vms.json").write_text('{"vms": [{"name": "vm01", "mac": "zz", "ip": "172.30.10.9"}]}')
-    assert "key 'vms' = 'vms.json': entry 0 ('vm01'): mac 'zz'" in problems(vms="vms.json")
+    assert "key 'vms' = 'vms.json' (set in all): entry 0 ('vm01'): mac 'zz'" in problems(vms="vms.json")
 
 
 def test_masters_must_agree():
@@ -116,8 +118,8 @@ def test_router_outside_the_network():
 
 def test_bad_ntp_servers_and_switch():
     message = problems(ntp_servers=["pool.ntp.org", "bad name"], ntp_set_clock="no")
-    assert "key 'ntp_servers' = ['pool.ntp.org', 'bad name']: entry 1 ('bad name') is not a host name" in message
-    assert "key 'ntp_set_clock' = 'no': expected true or false" in message
+    assert "key 'ntp_servers' = ['pool.ntp.org', 'bad name'] (set in all): entry 1 ('bad name') is not a host name" in message
+    assert "key 'ntp_set_clock' = 'no' (set in all): expected true or false" in message
 
 
 def test_a_good_manifest_passes():
@@ -128,6 +130,17 @@ def test_a_good_manifest_passes():
 
 
 def test_no_masters_no_rules():
-    # Other tests (and --limit-free inventories without masters) stay valid.
-    model.validate([("kvm01", ("kvm_nodes",), {"role_account_keys": [KEY], "cluster_address": "172.30.10.41", "network_dns": ["10.0.0.53"],
-                                               "vms": [{**VM1, "ip": "10.0.0.1"}]})])
+    # An inventory without masters (other tests, a --limit-free subset) stays
+    # valid: the manifest's rules (VMs inside the DHCP subnet) act on masters only.
+    vms = [{**VM1, "ip": "10.0.0.1"}]
+    settings = model.validate([("kvm01", ("kvm_nodes",), {
+        "role_account_keys": [KEY], "cluster_address": "172.30.10.41", "network_dns": ["10.0.0.53"],
+        "vms": vms}, {"vms": "all"})])
+    assert [vm.ip for vm in settings["kvm01"].vms] == ["10.0.0.1"]
+    # Written for the node itself, the same manifest would act on nothing: refused.
+    with pytest.raises(ConfigError) as error:
+        model.validate([("kvm01", ("kvm_nodes",), {
+            "role_account_keys": [KEY], "cluster_address": "172.30.10.41", "network_dns": ["10.0.0.53"],
+            "vms": vms})])
+    assert "key 'vms' = " in str(error.value)
+    assert "set in host kvm01, does nothing on kvm01: it acts on masters" in str(error.value)

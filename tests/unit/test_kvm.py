@@ -82,7 +82,7 @@ def test_tls_needs_its_files(tmp_path):
     with pytest.raises(ConfigError) as error:
         validate(hosts(kvm01=(("kvm_nodes",), {"libvirt_tls": True, "libvirt_tls_ca_cert": str(tmp_path / "none.pem")})))
     message = str(error.value)
-    assert f"host kvm01: key 'libvirt_tls_ca_cert' = '{tmp_path}/none.pem': no such readable file" in message
+    assert f"host kvm01: key 'libvirt_tls_ca_cert' = '{tmp_path}/none.pem': no such file on the management node" in message
     assert "host kvm01: key 'libvirt_tls_server_key' is missing: libvirt_tls is on" in message
 
 
@@ -102,3 +102,66 @@ def test_the_role_account_must_be_in_the_libvirt_group():
         validate(hosts(kvm01=(("kvm_nodes",), {"role_account_groups": ["kvm"]})))
     assert ("host kvm01: key 'role_account_groups' = ['kvm'] lacks libvirt_group 'libvirt'"
             in str(error.value))
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    """A CA, kvm01's server certificate and key, and another CA's certificate."""
+    from tests.pki import certificate, new_key, pem
+
+    folder = tmp_path_factory.mktemp("pki")
+    ca_key, other_ca_key, server_key = new_key(), new_key(), new_key()
+    files = {
+        "ca.pem": pem(certificate("CA", ca_key, "CA", ca_key, ca=True)),
+        "other-ca.pem": pem(certificate("Other CA", other_ca_key, "Other CA", other_ca_key, ca=True)),
+        "server.pem": pem(certificate("kvm01", server_key, "CA", ca_key, server=["kvm01.cluster.lan"])),
+        "server-key.pem": pem(key=server_key),
+        "other-key.pem": pem(key=new_key()),
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    (folder / "a-directory").mkdir()
+    return folder
+
+
+def _tls(folder, **paths):
+    data = {"libvirt_tls": True,
+            "libvirt_tls_ca_cert": str(folder / "ca.pem"),
+            "libvirt_tls_server_cert": str(folder / "server.pem"),
+            "libvirt_tls_server_key": str(folder / "server-key.pem")}
+    data.update({f"libvirt_tls_{key}": str(folder / name) for key, name in paths.items()})
+    return hosts(kvm01=(("kvm_nodes",), data))
+
+
+def test_tls_files_that_belong_together_pass(tls_files):
+    assert validate(_tls(tls_files))["kvm01"].libvirt_tls is True
+
+
+@pytest.mark.parametrize("paths, expected", [
+    ({"server_cert": "server-key.pem"},
+     "key 'libvirt_tls_server_cert' = '{d}/server-key.pem': holds a PRIVATE KEY where a certificate belongs"),
+    ({"ca_cert": "server-key.pem"},
+     "key 'libvirt_tls_ca_cert' = '{d}/server-key.pem': holds a PRIVATE KEY where a certificate belongs"),
+    ({"server_key": "server.pem"},
+     "key 'libvirt_tls_server_key' = '{d}/server.pem': holds a certificate where the private key belongs"),
+    ({"server_key": "other-key.pem"},
+     "key 'libvirt_tls_server_key' = '{d}/other-key.pem': is not the key of the server certificate"),
+    ({"ca_cert": "other-ca.pem"},
+     "key 'libvirt_tls_server_cert' = '{d}/server.pem': not signed by the CA certificate '{d}/other-ca.pem'"),
+    ({"ca_cert": "a-directory"}, "key 'libvirt_tls_ca_cert' = '{d}/a-directory': a directory, not a file"),
+    ({"server_cert": "nothing.pem"}, "key 'libvirt_tls_server_cert' = '{d}/nothing.pem': no such file"),
+])
+def test_tls_files_are_parsed_and_checked_before_any_upload(tls_files, paths, expected):
+    with pytest.raises(ConfigError) as error:
+        validate(_tls(tls_files, **paths))
+    message = str(error.value)
+    assert f"host kvm01: {expected.format(d=tls_files)}" in message, message
+    assert "BEGIN" not in message  # a key's content is never shown
+
+
+def test_tls_files_without_tls_are_refused(tls_files):
+    data = {"libvirt_tls_ca_cert": str(tls_files / "ca.pem")}
+    with pytest.raises(ConfigError) as error:
+        validate(hosts(kvm01=(("kvm_nodes",), data)))
+    assert "key 'libvirt_tls_ca_cert' = " in str(error.value)
+    assert "does nothing: libvirt_tls is false" in str(error.value)

@@ -407,3 +407,23 @@ def test_files_naming_the_vlan_are_moved_aside_and_unmanaged():
     facts["contents"][n.IFUPDOWN_MAIN] = ["source /etc/network/interfaces.d/*"]
     facts["files"][n.IFUPDOWN_MAIN] = {"sha1": "z", "names": ["eno1.100"]}
     assert n.IFUPDOWN_MAIN in n.render_plan(plan, "ifupdown", facts).files
+
+
+def test_a_bond_without_the_interface_carrying_the_address_is_refused():
+    """eno1 carries the address; a bond of eno2 alone would leave eno1 configured
+    beside br0, with the same address."""
+    facts = {"links": {
+        "eno1": {"kind": "ether", "master": None, "mtu": 1500, "mac": "52:54:00:00:00:01", "up": True,
+                 "ipv4": ["172.30.10.41/24"], "ipv6": []},
+        "eno2": {"kind": "ether", "master": None, "mtu": 1500, "mac": "52:54:00:00:00:02", "up": True,
+                 "ipv4": [], "ipv6": []}},
+        "default4": {"gateway": "172.30.10.1", "dev": "eno1"}, "files": {}, "contents": {}, "tools": []}
+    with pytest.raises(n.NetworkPlanError) as error:
+        n.plan_bridge(address="172.30.10.41/24", interfaces=facts, bond=n.Bond(name="bond0", members=("eno2",)))
+    assert str(error.value) == (
+        "key 'bond_members' = ['eno2']: the address 172.30.10.41 is on eno1 today, which is not a member "
+        "of bond bond0: eno1 would keep its configuration and the same address beside br0; add eno1 to "
+        "bond_members (or move the address to a member first)")
+    plan = n.plan_bridge(address="172.30.10.41/24", interfaces=facts,
+                         bond=n.Bond(name="bond0", members=("eno1", "eno2")))
+    assert plan.port == "bond0" and plan.mac == "52:54:00:00:00:01"

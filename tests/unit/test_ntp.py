@@ -9,10 +9,11 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr0Wd8aZ1dm6Uq3UwM3ZiJ0m6yO5Z3y7V2n0
 
 def cluster(**common):
     data = {"role_account_keys": [KEY], **common}
+    everywhere = {key: "all" for key in data}  # as group_data/all.py gives them
     return model.validate([
-        ("mgmt01", ("masters",), {**data, "cluster_address": "172.30.10.11"}),
-        ("mgmt02", ("masters",), {**data, "cluster_address": "172.30.10.12"}),
-        ("kvm01", ("kvm_nodes",), {**data, "cluster_address": "172.30.10.41"}),
+        ("mgmt01", ("masters",), {**data, "cluster_address": "172.30.10.11"}, everywhere),
+        ("mgmt02", ("masters",), {**data, "cluster_address": "172.30.10.12"}, everywhere),
+        ("kvm01", ("kvm_nodes",), {**data, "cluster_address": "172.30.10.41"}, everywhere),
     ])
 
 

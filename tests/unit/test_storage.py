@@ -11,18 +11,11 @@ from operations import storage
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr0Wd8aZ1dm6Uq3UwM3ZiJ0m6yO5Z3y7V2n0cTm1k2a admin@mgmt01"
 
 
-@pytest.fixture(autouse=True)
-def storage_concern(monkeypatch):
-    """The model with this concern added, as the lead will wire it (settings.CONCERNS)."""
-    fields = model.BASE_FIELDS + cfg.FIELDS
-    monkeypatch.setattr(model, "CONCERNS", (cfg,))
-    monkeypatch.setattr(model, "FIELDS", fields)
-    monkeypatch.setattr(model, "FIELDS_BY_KEY", {spec.key: spec for spec in fields})
-
-
 def cluster(**overrides):
-    """mgmt01 (masters, nfs_server) and kvm01/kvm02, each with per-host overrides."""
+    """mgmt01 (masters, nfs_server), mgmt02 (masters) and kvm01/kvm02, each with
+    per-host overrides, validated by the shipped model (every concern)."""
     hosts = [("mgmt01", ("masters", "nfs_server"), "172.30.10.11"),
+             ("mgmt02", ("masters",), "172.30.10.12"),
              ("kvm01", ("kvm_nodes",), "172.30.10.41"),
              ("kvm02", ("kvm_nodes",), "172.30.10.42")]
     return [(name, groups, {"role_account_keys": [KEY], "cluster_address": address,
