@@ -1,6 +1,7 @@
 # The stable interface of this project; ./run installs what make needs on a
 # fresh Debian machine, then calls these targets.
-#   make demo               lab up, dry-run with diffs, deploy, per-host summary
+#   make demo               lab up, dry-run with diffs, deploy, per-host summary, VM smoke test
+#   make smoke              boot a small VM on every KVM node of the lab (python -m cluster.smoke)
 #   make test               the whole test suite (unit + live lab)
 #   make lab-up [NODES=N] [PERSONAS="kvm01=minimal ..."]
 #                           start the Docker lab (2 masters + N KVM nodes, each host
@@ -15,7 +16,7 @@ NODES ?= 4
 PERSONAS ?=
 LAB_INVENTORY := lab/inventory.py
 
-.PHONY: venv demo test unit lab-up lab-down report bench
+.PHONY: venv demo test unit lab-up lab-down report smoke bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +39,14 @@ demo: lab-up
 	$(PYINFRA) -y $(LAB_INVENTORY) deploy.py
 	@echo "==> Per-host summary"
 	$(PY) -m cluster.report $(LAB_INVENTORY)
+	@echo "==> A VM on every KVM node (smoke test)"
+	$(PY) -m cluster.smoke $(LAB_INVENTORY)
 
 report: venv
 	$(PY) -m cluster.report $(LAB_INVENTORY)
+
+smoke: venv
+	$(PY) -m cluster.smoke $(LAB_INVENTORY)
 
 unit: venv
 	$(PY) -m pytest -m 'not lab'

@@ -8,7 +8,10 @@ whether both masters answer for the host's name. Hosts are read through the
 deploy's own batched probe (facts.host.HostProbe, one command per host);
 libvirt and DNS are asked from this machine, as a management node would.
 A table for people (coloured on a terminal), JSON for machines; the exit
-status is non-zero when any host is not ready.
+status is non-zero when any host is not ready. A KVM node without hardware
+virtualization (no vmx/svm flag, or no /dev/kvm) is ready for emulated VMs
+only, and says so. Every remote call has its own timeout: a host that does not
+answer is a row that says so.
 """
 
 from __future__ import annotations
@@ -71,14 +74,28 @@ def nfs_state(settings, probe: dict) -> str | None:
     return None
 
 
+CALL_TIMEOUT = 20  # seconds for any one remote call (the probe, libvirt, a DNS query)
+
+
+def acceleration(probe: dict) -> str:
+    """How VMs run on this host: ``kvm``, or emulation only, with why."""
+    cpu = probe["cpu"]
+    if cpu["extension"] is None:
+        return "emulation only (no vmx/svm: hardware virtualization is off or absent)"
+    if not cpu["dev_kvm"]:
+        return "emulation only (no /dev/kvm: the kvm module is not loaded)"
+    return "kvm"
+
+
 def host_row(settings, probe: dict | None, pools: list | str | None = None,
              dns: dict | None = None) -> dict:
     """One host's readiness (pure): its settings, HostProbe result, its pools
     as libvirt-python saw them (or the error), and the masters' DNS answers
     (``{master: address or error}``)."""
-    row = {"host": settings.name, "groups": list(settings.groups), "reachable": probe is not None}
-    if probe is None:
+    row = {"host": settings.name, "groups": list(settings.groups), "reachable": isinstance(probe, dict)}
+    if not isinstance(probe, dict):
         row["ready"] = False
+        row["failures"] = [f"unreachable: {probe or 'no answer'}"]
         return row
 
     wanted = deploys.wanted_iommu_args(settings, probe)
@@ -104,6 +121,7 @@ def host_row(settings, probe: dict | None, pools: list | str | None = None,
         failures=[f.line() for f in findings if f.policy == "fail"],
     )
     if hypervisor:
+        row["acceleration"] = acceleration(probe)
         if isinstance(pools, str):
             row["libvirt"] = False
             row["failures"].append(f"libvirt as {settings.role_account}: {pools}")
@@ -130,6 +148,13 @@ def _yes(value) -> str:
     return {True: "yes", False: "no", None: "-"}.get(value, str(value))
 
 
+def ready_cell(row: dict) -> str:
+    """``yes``, ``yes (emulated)`` for a node whose VMs run without KVM, or ``no``."""
+    if not row.get("ready"):
+        return "no"
+    return "yes" if row.get("acceleration", "kvm") == "kvm" else "yes (emulated)"
+
+
 COLUMNS = (("host", "host"), ("virt", "virtualization"), ("/dev/kvm", "dev_kvm"),
            ("iommu on", "iommu_active"), ("iommu cfg", "iommu_configured"),
            ("reboot", "reboot_pending"), ("bridge", "bridge"), ("NM", "network_manager"),
@@ -153,15 +178,17 @@ def render_table(rows: list[dict], colour: bool = False) -> str:
         if not row["reachable"]:
             table.append([row["host"], "unreachable"] + [""] * (len(COLUMNS) - 3) + ["no"])
             continue
-        table.append([_cell(row.get(key)) for _, key in COLUMNS])
+        table.append([ready_cell(row) if key == "ready" else _cell(row.get(key)) for _, key in COLUMNS])
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     out = []
     for index, line in enumerate(table):
         text = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip()
         if colour and index:
-            text = ("\033[32m" if line[-1] == "yes" else "\033[31m") + text + "\033[0m"
+            text = ("\033[32m" if line[-1].startswith("yes") else "\033[31m") + text + "\033[0m"
         out.append(text)
     for row in rows:
+        if row.get("acceleration", "kvm") != "kvm":
+            out.append(f"{row['host']}: VMs run {row['acceleration']}")
         for failure in row.get("failures", []):
             out.append(f"{row['host']}: FAIL {failure}")
         for warning in row.get("warnings", []):
@@ -170,11 +197,15 @@ def render_table(rows: list[dict], colour: bool = False) -> str:
 
 
 def _probe(host, settings):
+    """The host's probe, or why there is none (an unreachable host is a row, not a crash)."""
     with ctx_host.use(host):
         try:
-            return deploys.read_host(settings)
-        except Exception:  # an unreachable host is a row, not a crash
-            return None
+            with gevent.Timeout(CALL_TIMEOUT, TimeoutError(f"no answer within {CALL_TIMEOUT} s")):
+                return deploys.read_host(settings)
+        except BaseException as error:  # noqa: BLE001 (gevent.Timeout is a BaseException)
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                raise
+            return str(error) or type(error).__name__
 
 
 def _pools(host, settings) -> list | str:
@@ -213,16 +244,31 @@ def gather(inventory_path: str) -> list[dict]:
                  for host in hosts if host.name in connected}
     gevent.joinall(list(greenlets.values()))
     probes = {name: greenlet.value for name, greenlet in greenlets.items()}
+    probes.update({h.name: "could not connect over SSH" for h in hosts if h.name not in connected})
     # libvirt and DNS calls block in C or on sockets: real threads, in parallel.
     pool = ThreadPool(8)
-    nodes = [h for h in hosts if settings[h.name].in_group("kvm_nodes") and probes.get(h.name)]
-    pools = dict(zip([h.name for h in nodes], pool.map(lambda h: _pools(h, settings[h.name]), nodes)))
+    nodes = [h for h in hosts if settings[h.name].in_group("kvm_nodes") and isinstance(probes.get(h.name), dict)]
+    pools = dict(zip([h.name for h in nodes],
+                     [_bounded(pool, _pools, h, settings[h.name]) for h in nodes]))
     masters = next(iter(settings.values())).masters if settings else ()
     master_names = {s.cluster_address: name for name, s in settings.items() if s.in_group("masters")}
     dns = dict(zip([h.name for h in hosts],
-                   pool.map(lambda h: _dns(settings[h.name], masters, master_names), hosts)))
+                   [_bounded(pool, _dns, settings[h.name], masters, master_names,
+                             fallback=lambda why: {master_names.get(m, m): f"error: {why}" for m in masters})
+                    for h in hosts]))
     return [host_row(settings[h.name], probes.get(h.name), pools.get(h.name), dns.get(h.name) or None)
             for h in hosts]
+
+
+def _bounded(pool, function, *args, fallback=None):
+    """``function(*args)`` in a real thread, at most CALL_TIMEOUT seconds: a host
+    that hangs (libvirt over SSH, a DNS server) gives ``fallback(why)``, not a stuck report."""
+    job = pool.spawn(function, *args)
+    try:
+        return job.get(timeout=CALL_TIMEOUT)
+    except gevent.Timeout:
+        why = f"no answer within {CALL_TIMEOUT} s"
+        return fallback(why) if fallback else why
 
 
 def main(argv=None) -> int:

@@ -134,13 +134,15 @@ def test_bad_input_is_refused_before_any_change(etc_before, tmp_path, case, host
     expected = expected.replace("{tmp}", str(tmp_path))
     (tmp_path / "inventory.py").write_text(
         INVENTORY.format(root=str(ROOT), host_data=repr(host_data), extra=extra))
-    if group_data:
-        (tmp_path / "group_data").mkdir()
-        for group, text in group_data.items():
-            (tmp_path / "group_data" / f"{group}.py").write_text(text + "\n")
+    # The case's group_data is loaded last, over the lab's (lab/group_data), as
+    # pyinfra loads every --group-data directory in the order given.
+    (tmp_path / "case_data").mkdir()
+    for group, text in group_data.items():
+        (tmp_path / "case_data" / f"{group}.py").write_text(text + "\n")
     # The lab's settings (lab/group_data) as the lab inventory gets them.
     run = pyinfra("-y", str(tmp_path / "inventory.py"), "deploy.py",
-                  "--group-data", str(ROOT / "lab" / "group_data"))
+                  "--group-data", str(ROOT / "lab" / "group_data"),
+                  "--group-data", str(tmp_path / "case_data"))
     assert run.returncode != 0, run.output
     assert "invalid configuration (nothing was changed on any host)" in run.output, run.output
     assert expected in run.output, run.output

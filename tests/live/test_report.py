@@ -25,6 +25,8 @@ def test_a_converged_lab_is_ready(converged):
         assert row["ready"] and not row["failures"], row
         assert row["dns"] == {"mgmt01": host.ip, "mgmt02": host.ip}
         if host.group == "kvm_nodes":
+            # No VT-x and no /dev/kvm in the lab's containers: ready, for emulated VMs only.
+            assert row["acceleration"].startswith("emulation only (no vmx/svm"), row
             assert row["bridge"] == f"br0 {host.ip}/24"
             assert row["libvirt"] is True and row["pools"]["default"] == "active"
             assert row["nfs"] == "no NFS client in this kernel"
@@ -32,6 +34,7 @@ def test_a_converged_lab_is_ready(converged):
     table = report()
     assert table.returncode == 0
     assert table.stdout.splitlines()[0].split()[:3] == ["host", "virt", "/dev/kvm"]
+    assert "yes (emulated)" in table.stdout and "VMs run emulation only" in table.stdout
 
 
 def test_a_master_not_answering_makes_the_report_fail(converged):
@@ -44,3 +47,23 @@ def test_a_master_not_answering_makes_the_report_fail(converged):
     rows = {row["host"]: row for row in json.loads(result.stdout)}
     failure = "DNS: mgmt02 answers 'error: "
     assert all(any(f.startswith(failure) for f in row["failures"]) for row in rows.values()), rows
+
+
+def test_a_host_that_does_not_answer_is_a_row_not_a_hang(converged):
+    """A frozen node (its container paused: SSH connects, nothing answers):
+    the report still ends, with a row that says the host did not answer."""
+    from lab.engine import ensure_engine
+
+    frozen = lab.state().group("kvm_nodes")[-1]
+    container = ensure_engine().containers.get(frozen.container)
+    container.pause()
+    try:
+        result = report("--json")
+    finally:
+        container.unpause()
+    assert result.returncode == 1
+    rows = {row["host"]: row for row in json.loads(result.stdout)}
+    assert rows[frozen.name]["reachable"] is False and rows[frozen.name]["ready"] is False
+    assert rows[frozen.name]["failures"][0].startswith("unreachable: "), rows[frozen.name]
+    others = [h for h in lab.hosts() if h.name != frozen.name]
+    assert all(rows[h.name]["reachable"] for h in others)

@@ -58,6 +58,17 @@ for unit in libvirtd.service libvirtd.socket libvirtd-ro.socket libvirtd-admin.s
 done
 rm -f /etc/chrony/sources.d/* 2>/dev/null || true
 
+# A container may not give libvirt's VMs a mount namespace of their own (libvirtd:
+# "Kernel does not provide mount namespace"): qemu.conf turns that off. A server
+# keeps libvirt's default. Written before libvirt is installed on the minimal
+# persona, and kept by dpkg (the deploy installs with --force-confold).
+install -d -m 0755 /etc/libvirt
+if [ -f /etc/libvirt/qemu.conf ]; then
+    printf '\n# kvmlab: no mount namespaces in a container\nnamespaces = []\n' >> /etc/libvirt/qemu.conf
+else
+    printf '# kvmlab: no mount namespaces in a container\nnamespaces = []\n' > /etc/libvirt/qemu.conf
+fi
+
 case "$PERSONA" in
 debian13-nm)
     # RHEL 9 runs libvirt's modular daemons (virtqemud, virtproxyd); Debian 13

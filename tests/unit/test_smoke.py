@@ -1,0 +1,84 @@
+"""The VM smoke test's pure parts: the domain it defines, what it reads on the
+serial console, what it calls a failure; and the report's readiness words."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+
+from cluster import report, smoke
+
+CONSOLE = """\
+[    0.000000] Linux version 6.1.0-28-cloud-amd64
+SMOKE boot ok 1.52
+SMOKE dhcp 172.30.10.241
+SMOKE dns 172.30.10.11 172.30.10.41
+SMOKE dns 172.30.10.12 172.30.10.41
+SMOKE ping ok
+SMOKE disk vda ok
+SMOKE done
+"""
+
+
+def test_a_good_run_reads_as_every_step_done():
+    parsed = smoke.parse_console(CONSOLE.replace("\n", "\r\n"))
+    assert parsed == {"boot": True, "dhcp": "172.30.10.241",
+                      "dns": {"172.30.10.11": "172.30.10.41", "172.30.10.12": "172.30.10.41"},
+                      "ping": True, "disks": {"vda": True}, "done": True}
+    assert smoke.failures(parsed, "172.30.10.241", "172.30.10.41", ("172.30.10.11", "172.30.10.12"),
+                          ["vda"]) == []
+
+
+@pytest.mark.parametrize("console, expected", [
+    ("", ["boot: the VM printed nothing on its serial console"]),
+    (CONSOLE.replace("SMOKE dhcp 172.30.10.241", "SMOKE dhcp none"),
+     ["dhcp: got no address, expected 172.30.10.241 (the VM manifest's address)"]),
+    (CONSOLE.replace("SMOKE dns 172.30.10.12 172.30.10.41", "SMOKE dns 172.30.10.12 none"),
+     ["dns: 172.30.10.12 answered none for the node's name, expected 172.30.10.41"]),
+    (CONSOLE.replace("SMOKE ping ok", "SMOKE ping failed"), ["ping: the VM did not reach its node"]),
+    (CONSOLE.replace("SMOKE disk vda ok", "SMOKE disk vda failed"),
+     ["disk: writing vda and reading it back failed"]),
+    (CONSOLE.replace("SMOKE disk vda ok\n", ""), ["disk: writing vda and reading it back failed"]),
+    (CONSOLE.replace("SMOKE done\n", ""), ["the VM did not finish its steps in time"]),
+])
+def test_each_failed_or_missing_step_is_named(console, expected):
+    parsed = smoke.parse_console(console)
+    assert smoke.failures(parsed, "172.30.10.241", "172.30.10.41", ("172.30.10.11", "172.30.10.12"),
+                          ["vda"]) == expected
+
+
+@pytest.mark.parametrize("accel, domain_type", [("kvm", "kvm"), ("tcg", "qemu")])
+def test_the_domain_boots_the_nodes_kernel_on_br0_with_the_manifest_mac(accel, domain_type):
+    disks = [{"pool": "default", "volume": "smoke-kvm01.img", "target": "vda"},
+             {"pool": "secondary", "volume": "smoke-kvm01.img", "target": "vdb"}]
+    cmdline = smoke.kernel_cmdline("172.30.10.41", ("172.30.10.11", "172.30.10.12"), "kvm01.cluster.lan")
+    root = ElementTree.fromstring(smoke.domain_xml("kvm01", accel, "52:54:00:1e:0c:29", disks, cmdline))
+    assert root.get("type") == domain_type and root.findtext("name") == "smoke-kvm01"
+    assert root.findtext("os/kernel") == "/var/lib/kvm-cluster/smoke/vmlinuz"
+    assert root.findtext("os/initrd") == "/var/lib/kvm-cluster/smoke/initrd.img"
+    assert "smoke.masters=172.30.10.11,172.30.10.12" in root.findtext("os/cmdline")
+    assert root.find("devices/interface/source").get("bridge") == "br0"
+    assert root.find("devices/interface/mac").get("address") == "52:54:00:1e:0c:29"
+    assert [(d.find("source").get("pool"), d.find("target").get("dev"))
+            for d in root.findall("devices/disk")] == [("default", "vda"), ("secondary", "vdb")]
+    assert root.findtext("on_poweroff") == "destroy"
+
+
+def test_a_node_without_virtualization_is_ready_for_emulated_vms_only():
+    assert report.acceleration({"cpu": {"extension": "vmx", "dev_kvm": True}}) == "kvm"
+    assert report.acceleration({"cpu": {"extension": None, "dev_kvm": False}}).startswith(
+        "emulation only (no vmx/svm")
+    assert report.acceleration({"cpu": {"extension": "svm", "dev_kvm": False}}).startswith(
+        "emulation only (no /dev/kvm")
+    assert report.ready_cell({"ready": True, "acceleration": "kvm"}) == "yes"
+    assert report.ready_cell({"ready": True, "acceleration": "emulation only (no vmx/svm)"}) == "yes (emulated)"
+    assert report.ready_cell({"ready": True}) == "yes"  # a master: no VMs there
+    assert report.ready_cell({"ready": False, "acceleration": "kvm"}) == "no"
+
+
+def test_a_host_that_does_not_answer_is_a_row_that_says_so():
+    row = report.host_row(type("S", (), {"name": "kvm03", "groups": ("kvm_nodes",)})(),
+                          "no answer within 20 s")
+    assert row == {"host": "kvm03", "groups": ["kvm_nodes"], "reachable": False, "ready": False,
+                   "failures": ["unreachable: no answer within 20 s"]}
