@@ -57,14 +57,23 @@ _VALUED = {
     "anonuid": re.compile(r"[0-9]{1,10}"),
     "anongid": re.compile(r"[0-9]{1,10}"),
 }
-# Safe defaults, added for whatever the user did not choose.
-EXPORT_DEFAULTS = ("rw", "sync", "no_subtree_check", "root_squash", "sec=sys")
+# Safe defaults, added for whatever the user did not choose. all_squash: every
+# client user (root included) is the one squash id owning the export
+# (nfs_squash_id), so libvirt and qemu on every node write there alike.
+EXPORT_DEFAULTS = ("rw", "sync", "no_subtree_check", "all_squash", "sec=sys")
+SQUASH_OPTIONS = ("root_squash", "no_root_squash", "all_squash", "no_all_squash")
+
+# The secondary pool's directory inside the export: it exists only on the
+# server, so a node whose mount is missing (server down at boot, nofail) has
+# no such directory and libvirt cannot start the pool on the empty mount point.
+SECONDARY_POOL_DIR = "images"
 
 
 def export_options(value: Any) -> tuple[str, ...]:
     """exports(5) options: known ones only, no contradictions; safe defaults
-    (``rw,sync,no_subtree_check,root_squash,sec=sys``) for what is not given.
-    ``no_root_squash`` is never a default: only where the user writes it."""
+    (``rw,sync,no_subtree_check,all_squash,sec=sys``) for what is not given
+    (no squash default where the user chose one). ``no_root_squash`` is never
+    a default: only where the user writes it."""
     if isinstance(value, str):
         value = [part for part in value.split(",") if part]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
@@ -87,9 +96,37 @@ def export_options(value: Any) -> tuple[str, ...]:
     for default in EXPORT_DEFAULTS:
         key = default.partition("=")[0]
         taken = any(c == default or c == _FLAGS.get(default) or c.startswith(key + "=") for c in chosen)
+        if default in SQUASH_OPTIONS:
+            taken = any(c in SQUASH_OPTIONS for c in chosen)
         if not taken:
             chosen.append(default)
     return tuple(chosen)
+
+
+def effective_export_options(settings) -> tuple[str, ...]:
+    """The export's options: with ``all_squash``, the squash id as anonuid and
+    anongid unless the user gave them."""
+    options = list(settings.nfs_export_options)
+    if "all_squash" in options:
+        for key in ("anonuid", "anongid"):
+            if not any(o.startswith(key + "=") for o in options):
+                options.append(f"{key}={settings.nfs_squash_id}")
+    return tuple(options)
+
+
+def export_owner(settings) -> tuple[str, str, str]:
+    """(user, group, mode) of the export and its pool directory: the squash id,
+    setgid, nobody else, when every client is squashed to it; root's otherwise."""
+    options = effective_export_options(settings)
+    if "all_squash" in options:
+        uid = next(o.split("=", 1)[1] for o in options if o.startswith("anonuid="))
+        gid = next(o.split("=", 1)[1] for o in options if o.startswith("anongid="))
+        return uid, gid, "2770"
+    return "root", "root", "755"
+
+
+def secondary_pool_path(settings) -> str:
+    return posixpath.join(settings.secondary_mount, SECONDARY_POOL_DIR)
 
 
 def export_network(value: Any) -> str | None:
@@ -151,10 +188,16 @@ FIELDS = (
           "who may mount the export: the cluster network or a part of it holding every KVM "
           "node; `*` and `0.0.0.0/0` are refused",
           shown_default='`cluster_network`', **ON_NFS_SERVER),
+    Field("nfs_squash_id", 64055, f.integer(1, 4294967294),
+          "the uid and gid every client is squashed to (`all_squash`) and that owns the export "
+          "(mode 2770): libvirt and qemu on every node read and write there as this one id; "
+          "the default is Debian's `libvirt-qemu`",
+          shown_default='`64055`', **ON_NFS_SERVER),
     Field("nfs_export_options", EXPORT_DEFAULTS, export_options,
-          "exports(5) options. Options you leave out get these defaults, contradictions are "
-          "refused, and `no_root_squash` is applied only if you write it",
-          shown_default='`rw,sync,no_subtree_check,root_squash,sec=sys`', **ON_NFS_SERVER),
+          "exports(5) options. Options you leave out get these defaults (`all_squash` only "
+          "where you chose no squash option; with it `anonuid`/`anongid` = `nfs_squash_id`), "
+          "contradictions are refused, and `no_root_squash` is applied only if you write it",
+          shown_default='`rw,sync,no_subtree_check,all_squash,sec=sys`', **ON_NFS_SERVER),
     Field("nfs_idmap_domain", None, f.optional(f.domain_name),
           "NFSv4 ID-mapping domain (`/etc/idmapd.conf`, server and clients)",
           shown_default='`cluster_domain`', acts_on=f.in_groups("kvm_nodes", "nfs_server"),

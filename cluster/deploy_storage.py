@@ -19,7 +19,6 @@ from . import config_storage as cfg
 from .settings import HostSettings
 
 PRIMARY_OWNER = ("root", "kvm", "775")
-EXPORT_OWNER = ("root", "root", "755")
 
 
 def probe_paths(settings: HostSettings) -> list[str]:
@@ -28,8 +27,12 @@ def probe_paths(settings: HostSettings) -> list[str]:
     if settings.in_group("kvm_nodes"):
         paths += [settings.primary_pool_path, settings.secondary_mount]
     if settings.in_group("nfs_server"):
-        paths.append(settings.nfs_export_path)
+        paths += [settings.nfs_export_path, _export_pool_dir(settings)]
     return paths
+
+
+def _export_pool_dir(settings: HostSettings) -> str:
+    return f"{settings.nfs_export_path}/{cfg.SECONDARY_POOL_DIR}"
 
 
 def probe_sections(settings: HostSettings) -> list:
@@ -89,16 +92,18 @@ def configure_nfs_server(settings: HostSettings, probe: dict, all_settings: dict
     network = settings.export_network
     domain = settings.idmap_domain
     family = probe["os"]["family"]
-    user, group, mode = EXPORT_OWNER
-    storage.directory(name=f"Export directory {path}", path=path, user=user, group=group,
-                      mode=mode, current=probe["pool_paths"]["dirs"].get(path))
+    user, group, mode = cfg.export_owner(settings)
+    for directory in (path, _export_pool_dir(settings)):
+        storage.directory(name=f"Export directory {directory} ({user}:{group} {mode})", path=directory,
+                          user=user, group=group, mode=mode,
+                          current=probe["pool_paths"]["dirs"].get(directory))
     idmapd_changed = not digest_matches(_file(probe, cfg.IDMAPD_CONF), nfs.idmapd_conf(domain, family),
                                         "644", "root", "root")
     nfs.idmapd(name=f"NFSv4 ID mapping domain {domain}", domain=domain, os_family=family,
                path=cfg.IDMAPD_CONF, current=_file(probe, cfg.IDMAPD_CONF))
     backend = settings.nfs_backend
     config_path = cfg.GANESHA_CONF if backend == "ganesha" else cfg.EXPORTS_FILE
-    options = list(settings.nfs_export_options)
+    options = list(settings.export_options)
     nfs.export(name=f"Export {path} to {network} ({backend})", backend=backend, path=path,
                network=network, options=options, domain=domain, config_path=config_path,
                current=_file(probe, config_path))
@@ -137,7 +142,8 @@ def configure_secondary_pool(settings: HostSettings, probe: dict, all_settings: 
     if not client["supported"]:
         return  # reported by nfs.mount_unit_file: the pool stays undefined
     xml_path = cfg.pool_xml_path(settings.secondary_pool_name)
-    storage.pool(name=f"libvirt pool {settings.secondary_pool_name} at {where} (NFS)",
-                 pool_name=settings.secondary_pool_name, path=where, xml_path=xml_path,
+    pool_path = settings.secondary_pool_path
+    storage.pool(name=f"libvirt pool {settings.secondary_pool_name} at {pool_path} (NFS)",
+                 pool_name=settings.secondary_pool_name, path=pool_path, xml_path=xml_path,
                  current=probe["pools"], xml_current=_file(probe, xml_path),
-                 build=False, require_nfs_mount=True)
+                 build=False, nfs_mount=where)

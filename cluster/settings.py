@@ -271,6 +271,9 @@ DERIVED = {
     "export_network": lambda s, all_: (config_storage.export_network_of(s)
                                        if s.in_group("nfs_server") else None),
     "idmap_domain": lambda s, all_: config_storage.idmap_domain(s),
+    "export_options": lambda s, all_: (config_storage.effective_export_options(s)
+                                       if s.in_group("nfs_server") else None),
+    "secondary_pool_path": lambda s, all_: config_storage.secondary_pool_path(s),
     "masters": lambda s, all_: masters_addresses(all_),
 }
 

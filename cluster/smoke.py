@@ -329,11 +329,67 @@ def gather(inventory_path: str, boot_timeout: int = BOOT_TIMEOUT) -> list[NodeRu
     try:
         gevent.joinall(greenlets)
     except KeyboardInterrupt:
-        # Interrupted: each node's run ends, and its cleanup runs, before we go.
-        gevent.killall(greenlets, block=True, timeout=CALL_TIMEOUT * 2)
-        raise
+        # Interrupted: every node is cleaned over a new connection until nothing
+        # is left (a domain still being created appears a moment later; once
+        # destroyed, its console reader ends), for at most CALL_TIMEOUT.
+        gevent.killall(greenlets, block=False)
+        remaining = [host for host in nodes if host.name in connected]
+        deadline = time.monotonic() + CALL_TIMEOUT
+        while remaining and time.monotonic() < deadline:
+            remaining = [host for host in remaining if not _bounded_cleanup(host, settings[host.name])]
+            if remaining:
+                gevent.sleep(1)
+        raise Interrupted([host.name for host in remaining]) from None
     runs += [greenlet.value for greenlet in greenlets]
     return sorted(runs, key=lambda run: run.node)
+
+
+class Interrupted(Exception):
+    """The run was interrupted; ``remaining``: nodes whose smoke VM could not be removed."""
+
+    def __init__(self, remaining: list[str]):
+        super().__init__(remaining)
+        self.remaining = remaining
+
+
+def _leftovers(connection, node: str, pools: list[str]) -> list[str]:
+    """What of the smoke run is still on the node: the domain, volumes."""
+    import libvirt
+
+    found = []
+    if vm_name(node) in [domain.name() for domain in connection.listAllDomains(0)]:
+        found.append(f"domain {vm_name(node)}")
+    for pool_name in pools:
+        try:
+            volumes = connection.storagePoolLookupByName(pool_name).listVolumes()
+        except libvirt.libvirtError:
+            continue
+        if f"{vm_name(node)}.img" in volumes:
+            found.append(f"volume {pool_name}/{vm_name(node)}.img")
+    return found
+
+
+def _bounded_cleanup(host, settings) -> bool:
+    """Remove the smoke domain and volumes of ``host`` over a new connection;
+    True when nothing of them is left (each call at most CALL_TIMEOUT)."""
+    import libvirt
+
+    data = host.data
+    uri = libvirt_remote.uri(settings.role_account, data.get("ssh_hostname") or host.name,
+                             data.get("ssh_port"), data.get("ssh_key"), data.get("ssh_known_hosts_file"))
+    pools = [settings.primary_pool_name, settings.secondary_pool_name]
+    pool = ThreadPool(1)
+    try:
+        connection = _with_timeout(pool, CALL_TIMEOUT, libvirt.open, uri)
+        try:
+            _with_timeout(pool, CALL_TIMEOUT, _cleanup, connection, settings.name, pools)
+            return not _with_timeout(pool, CALL_TIMEOUT, _leftovers, connection, settings.name, pools)
+        finally:
+            connection.close()
+    except BaseException:  # noqa: BLE001: a timeout, an error: try again until the deadline
+        return False
+    finally:
+        pool.kill()
 
 
 def _manifest_entry(settings: dict, node: str):
@@ -378,7 +434,15 @@ def main(argv=None) -> int:
     parser.add_argument("--boot-timeout", type=int, default=BOOT_TIMEOUT,
                         help=f"seconds a VM has for all its steps (default {BOOT_TIMEOUT})")
     args = parser.parse_args(argv)
-    runs = gather(args.inventory, args.boot_timeout)
+    try:
+        runs = gather(args.inventory, args.boot_timeout)
+    except Interrupted as interrupted:
+        if interrupted.remaining:
+            print(f"interrupted: the smoke VM of {', '.join(interrupted.remaining)} could not be "
+                  "removed now; the next run removes it first", file=sys.stderr)
+        else:
+            print("interrupted: every smoke VM and volume was removed", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps([run.__dict__ for run in runs], indent=2))
     else:

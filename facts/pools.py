@@ -84,7 +84,7 @@ def pool_paths_command(paths: list[str] | tuple[str, ...]) -> str:
         "else echo 'selinux: off'; fi; "
         "if [ -d /etc/apparmor.d ]; then echo 'apparmor: yes'; else echo 'apparmor: no'; fi; "
         f"for p in {quoted}; do [ -n \"$p\" ] || continue; "
-        "if [ -d \"$p\" ]; then printf 'dir: %s\\t%s\\n' \"$p\" \"$(stat -c '%a %U %G' \"$p\")\"; "
+        "if [ -d \"$p\" ]; then printf 'dir: %s\\t%s\\n' \"$p\" \"$(stat -c '%a %U %G %u %g' \"$p\")\"; "
         "else printf 'dir: %s\\t-\\n' \"$p\"; fi; "
         "if command -v matchpathcon >/dev/null 2>&1 && selinuxenabled 2>/dev/null; then "
         "printf 'context: %s\\t%s %s\\n' \"$p\" \"$(matchpathcon -n \"$p\" 2>/dev/null | cut -d: -f3)\" "
@@ -94,7 +94,7 @@ def pool_paths_command(paths: list[str] | tuple[str, ...]) -> str:
 
 def parse_pool_paths(lines: list[str]) -> dict:
     """``{"selinux": bool, "virt_use_nfs": "on"|"off"|None, "apparmor": bool,
-    "dirs": {path: {"mode", "user", "group"} | None},
+    "dirs": {path: {"mode", "user", "group", "uid", "gid"} | None},
     "contexts": {path: {"policy": type, "actual": type}}}`` (SELinux types)."""
     values = {}
     for line in lines:
@@ -105,7 +105,7 @@ def parse_pool_paths(lines: list[str]) -> dict:
     for entry in multi_values(lines, "dir"):
         path, _, rest = entry.partition("\t")
         fields = rest.split()
-        dirs[path] = dict(zip(("mode", "user", "group"), fields)) if len(fields) == 3 else None
+        dirs[path] = dict(zip(("mode", "user", "group", "uid", "gid"), fields)) if len(fields) in (3, 5) else None
     contexts = {}
     for entry in multi_values(lines, "context"):
         path, _, rest = entry.partition("\t")

@@ -113,7 +113,7 @@ def fail_command(message: str) -> StringCommand:
 @operation()
 def pool(pool_name: str, path: str, xml_path: str, current: dict | None = None,
          xml_current: dict | None = None, build: bool = True, autostart: bool = True,
-         require_nfs_mount: bool = False):
+         nfs_mount: str | None = None):
     """
     A libvirt ``dir`` pool: defined from rendered XML, built, started, autostarted.
 
@@ -125,8 +125,8 @@ def pool(pool_name: str, path: str, xml_path: str, current: dict | None = None,
     + xml_current: the digest of ``xml_path`` (``facts.files``)
     + build: ``virsh pool-build`` after defining (not on an NFS mount point)
     + autostart: mark the pool autostarted
-    + require_nfs_mount: every pool command first checks that ``path`` is an
-      NFS mount, and fails otherwise
+    + nfs_mount: the NFS mount point the pool lives under: every pool command
+      first checks it is mounted, and fails otherwise
 
     An existing, matching pool is left alone (its XML is not rewritten); a pool
     of that name with another type or path fails this operation, saying so.
@@ -154,8 +154,8 @@ def pool(pool_name: str, path: str, xml_path: str, current: dict | None = None,
     if plan.define or plan.unknown:
         yield from put_file(xml_path, pool_xml(pool_name, path), mode="644", current=xml_current,
                             backup=False)
-    if require_nfs_mount:
-        yield mount_guard(path, pool_name)
+    if nfs_mount:
+        yield mount_guard(nfs_mount, pool_name)
     if plan.unknown:
         yield ensure_pool_script(pool_name, path, xml_path, build=build, autostart=autostart)
         return
@@ -171,7 +171,13 @@ def pool(pool_name: str, path: str, xml_path: str, current: dict | None = None,
 
 
 def directory_matches(current: dict | None, user: str, group: str, mode: str) -> bool:
-    return bool(current) and current == {"mode": str(mode).lstrip("0") or "0", "user": user, "group": group}
+    """The probe's ``{"mode", "user", "group"[, "uid", "gid"]}`` is this owner and mode; an
+    owner given as a number (a squash id no local account may have) is compared by number."""
+    if not current or current.get("mode") != (str(mode).lstrip("0") or "0"):
+        return False
+    owner = current.get("uid") if str(user).isdigit() else current.get("user")
+    group_found = current.get("gid") if str(group).isdigit() else current.get("group")
+    return owner == str(user) and group_found == str(group)
 
 
 @operation()

@@ -68,3 +68,25 @@ def test_a_failing_step_names_itself_and_a_leftover_is_cleared_first(converged):
     assert run["failures"][0].startswith("dhcp: got no address, expected 172.30.10.201"), run
     assert any("SMOKE dhcp none" in line for line in run["console"]), run["console"]
     assert "smoke-" not in leftovers(node.name)
+
+
+def test_an_interrupted_run_leaves_nothing_behind(converged):
+    """Ctrl-C while the VMs boot: every node's domain and volume are removed
+    before the run ends (exit 130)."""
+    import os
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "cluster.smoke", "lab/inventory.py"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    node = lab.state().group("kvm_nodes")[0].name
+    deadline = time.monotonic() + 120
+    while "smoke-" not in lab.exec(node, "virsh -q list --name")[1]:
+        assert time.monotonic() < deadline and process.poll() is None, "no smoke VM ever started"
+        time.sleep(0.1)
+    os.kill(process.pid, signal.SIGINT)
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted: every smoke VM and volume was removed" in err, err
+    for host in lab.state().group("kvm_nodes"):
+        assert "smoke-" not in leftovers(host.name), host.name

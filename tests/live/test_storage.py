@@ -58,6 +58,60 @@ def test_export_reachable_from_every_kvm_node(deployed):
         assert rc == 0 and out.strip() == token, (node, out)
 
 
+def test_every_node_creates_in_the_export_as_the_one_squash_id(deployed):
+    """The secondary pool must be writable by libvirt and qemu on every node:
+    all_squash maps every client user (root included) to nfs_squash_id, which
+    owns the export and its pool directory (setgid, 2770, nobody else).
+    Proven through the export with a userspace NFS client (this kernel mounts
+    no NFS): each node, as root, creates a file in the pool directory, and the
+    server sees it owned by the squash id.
+
+    What cannot be proven here: the write of its content. NFS-Ganesha's VFS
+    backend in these containers creates the file but answers every SETATTR and
+    WRITE with NFS3ERR_JUKEBOX, also for root with no_root_squash (checked by
+    hand), so libnfs's nfs-cp fails after the create; a kernel NFS server
+    (the deploy's default) has no such limit. The test accepts exactly that
+    failure, and checks the content whenever the write goes through."""
+    rc, out = lab.exec(SERVER, f"stat -c '%a %u %g' {EXPORT} {EXPORT}/images")
+    assert out.split("\n")[:2] == ["2770 64055 64055", "2770 64055 64055"], out
+    for node in NODES:
+        name = f"{node}-volume.img"
+        lab.exec(SERVER, f"rm -f {EXPORT}/images/{name}")
+        rc, out = lab.exec(node, f"head -c 65536 /dev/urandom > /tmp/{name} && "
+                                 f"nfs-cp /tmp/{name} nfs://172.30.10.11{EXPORT}/images/{name}")
+        if rc == 0:
+            rc, out = lab.exec(node, f"nfs-cat nfs://172.30.10.11{EXPORT}/images/{name} | cmp - /tmp/{name}")
+            assert rc == 0, (node, out)
+        else:
+            assert "Setattr failed with NFS3ERR_JUKEBOX" in out, (node, out)
+        rc, out = lab.exec(SERVER, f"stat -c '%u %g' {EXPORT}/images/{name} && rm {EXPORT}/images/{name}")
+        assert rc == 0 and out.split("\n")[0] == "64055 64055", (node, out)
+
+
+def test_a_secondary_pool_never_starts_on_the_bare_mount_point(deployed):
+    """The server down at boot (the mount is nofail): /secondary stays an empty
+    directory of the node's root filesystem. The pool lives in /secondary/images,
+    which only the export has: libvirt, restarted, cannot start the pool there,
+    so no VM lands on the root filesystem. (The deploy defines this pool only
+    where NFS mounts: here it is defined by hand from the deploy's own XML.)"""
+    from operations.storage import pool_xml
+
+    node = NODES[0]
+    xml = pool_xml("secondary", "/secondary/images").replace("'", "'\\''")
+    rc, out = lab.exec(node, f"mkdir -p /secondary && printf '%s' '{xml}' > /tmp/secondary.xml && "
+                             "virsh -q pool-define /tmp/secondary.xml && virsh -q pool-autostart secondary && "
+                             "systemctl restart libvirtd && sleep 1 && virsh -q pool-list --all")
+    try:
+        assert rc == 0, out
+        pools = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.strip()}
+        assert pools["secondary"] == "inactive", out
+        rc, out = lab.exec(node, "virsh pool-start secondary")
+        assert rc != 0 and "cannot open directory '/secondary/images'" in out, out
+        assert lab.exec(node, "test -e /secondary/images")[0] != 0
+    finally:
+        lab.exec(node, "virsh -q pool-undefine secondary")
+
+
 def test_second_deploy_changes_nothing(deployed):
     assert planned_changes() == {}
     before = etc_checksums()

@@ -11,9 +11,9 @@ DEFAULTS = list(cfg.export_options([]))
 
 def test_export_line_defaults():
     assert nfs.export_line("/data01/secondary", "172.30.10.0/24", DEFAULTS) == (
-        "/data01/secondary 172.30.10.0/24(rw,sync,no_subtree_check,root_squash,sec=sys)")
+        "/data01/secondary 172.30.10.0/24(rw,sync,no_subtree_check,all_squash,sec=sys)")
     assert nfs.exports_file("/data01/secondary", "172.30.10.0/24", DEFAULTS).splitlines()[1] == (
-        "/data01/secondary 172.30.10.0/24(rw,sync,no_subtree_check,root_squash,sec=sys)")
+        "/data01/secondary 172.30.10.0/24(rw,sync,no_subtree_check,all_squash,sec=sys)")
 
 
 @pytest.mark.parametrize("network", ["*", "0.0.0.0/0", ""])
@@ -29,7 +29,7 @@ def test_ganesha_config_defaults():
     assert 'Path = "/data01/secondary";' in config and 'Pseudo = "/data01/secondary";' in config
     client = config.split("CLIENT {")[1]
     assert client.split("}")[0].split() == [
-        "Clients", "=", "172.30.10.0/24;", "Access_Type", "=", "RW;", "Squash", "=", "root_squash;"]
+        "Clients", "=", "172.30.10.0/24;", "Access_Type", "=", "RW;", "Squash", "=", "all_squash;"]
     assert "Access_Type = None;" in config.split("CLIENT {")[0]  # nobody else
     assert "Name = VFS;" in config
 

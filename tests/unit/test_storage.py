@@ -34,7 +34,7 @@ def test_defaults():
     assert node.primary_pool_name == "default" and node.primary_pool_path == "/data01/primary"
     assert node.secondary_pool_name == "secondary" and node.secondary_mount == "/secondary"
     assert node.nfs_backend == "kernel"
-    assert node.nfs_export_options == ("rw", "sync", "no_subtree_check", "root_squash", "sec=sys")
+    assert node.nfs_export_options == ("rw", "sync", "no_subtree_check", "all_squash", "sec=sys")
     assert node.nfs_mount_options == ("_netdev", "nofail", "hard", "timeo=600", "retrans=2")
     assert cfg.export_network_of(model.validate(cluster())["mgmt01"]) == "172.30.10.0/24"
 
@@ -108,7 +108,27 @@ def test_at_most_one_nfs_server():
 def test_no_root_squash_only_when_asked():
     assert "no_root_squash" not in cfg.export_options(None or [])
     assert cfg.export_options(["no_root_squash"]) == ("no_root_squash", "rw", "sync", "no_subtree_check", "sec=sys")
-    assert cfg.export_options("ro,async") == ("ro", "async", "no_subtree_check", "root_squash", "sec=sys")
+    assert cfg.export_options("ro,async") == ("ro", "async", "no_subtree_check", "all_squash", "sec=sys")
+    # A squash option of the user's own: no all_squash beside it.
+    assert cfg.export_options(["root_squash"]) == ("root_squash", "rw", "sync", "no_subtree_check", "sec=sys")
+
+
+def test_every_client_writes_the_export_as_the_one_squash_id():
+    """The secondary pool is writable by libvirt and qemu on every node: all of
+    them are squashed to nfs_squash_id, which owns the export (setgid, 2770)."""
+    server = model.validate(cluster())["mgmt01"]
+    assert server.export_options == ("rw", "sync", "no_subtree_check", "all_squash", "sec=sys",
+                                     "anonuid=64055", "anongid=64055")
+    assert cfg.export_owner(server) == ("64055", "64055", "2770")
+    chosen = model.validate(cluster(mgmt01={"nfs_squash_id": 990}))["mgmt01"]
+    assert chosen.export_options[-2:] == ("anonuid=990", "anongid=990")
+    rooted = model.validate(cluster(mgmt01={"nfs_export_options": ["root_squash"]}))["mgmt01"]
+    assert "anonuid=64055" not in rooted.export_options and cfg.export_owner(rooted) == ("root", "root", "755")
+
+
+def test_the_secondary_pool_lives_in_a_directory_only_the_export_has():
+    node = model.validate(cluster())["kvm01"]
+    assert node.secondary_pool_path == "/secondary/images"
 
 
 def test_pool_xml():
