@@ -8,7 +8,7 @@ from pyinfra.api import deploy
 
 from facts.accounts import home_dir
 from facts.host import PROBED_RELEASES
-from operations import kvm
+from operations import kvm, preflight
 
 from .settings import HostSettings
 
@@ -64,6 +64,11 @@ def configure_kvm(settings: HostSettings, probe: dict, all_settings: dict | None
         services=probe["services"],
         users={settings.role_account: home_dir(settings.role_account)},
         certificates=certificates,
+    )
+    preflight.host_validation(
+        name="virt-host-validate, now that the KVM stack is installed",
+        installed_at_preflight=probe["virt_host_validate"]["installed"],
+        policy=settings.preflight_policy.get("virt_host_validate", "warn"),
     )
     kvm.sysctl(
         name="Kernel settings for bridged guests (sysctl drop-in)",

@@ -9,6 +9,7 @@ functions decide everything from that probe.
 
 from __future__ import annotations
 
+from pyinfra import state
 from pyinfra.api import deploy
 
 from operations import clustershell, dns, ntp
@@ -96,7 +97,17 @@ def configure_dns(settings: HostSettings, probe: dict, all_settings: dict[str, H
         config=dnsmasq_conf(settings, all_settings),
         files=probe["files"],
         services=probe["services"],
+        masters_left_out=masters_left_out(all_settings),
     )
+
+
+def masters_left_out(all_settings: dict[str, HostSettings]) -> tuple[str, ...]:
+    """The masters this run does not reach: outside its ``--limit``."""
+    limit = getattr(state, "limit_hosts", None)
+    if not limit:
+        return ()
+    reached = {getattr(host, "name", host) for host in limit}
+    return tuple(name for name, s in all_settings.items() if s.in_group("masters") and name not in reached)
 
 
 @deploy("NTP")

@@ -148,6 +148,7 @@ def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
         backend=backend,
         bridged=bridged,
         interfaces=interfaces,
+        nm_active=bool((probe.get("network_manager") or {}).get("active")),
     )
 
 

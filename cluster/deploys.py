@@ -110,7 +110,9 @@ def install_packages(settings: HostSettings, probe: dict, all_settings: dict):
         current=probe["packages"],
         os_family=probe["os"]["family"],
         os_major=probe["os"]["major"],
-        optional=list(kvm.OPTIONAL_PACKAGES),
+        # ClusterShell is in EPEL on RHEL-family masters: never the reason the
+        # masters' DNS, DHCP and NTP stay unconfigured.
+        optional=[*kvm.OPTIONAL_PACKAGES, "clustershell"],
     )
 
 

@@ -22,6 +22,7 @@ def sudoers_path(user: str) -> str:
 def account_command(user: str) -> str:
     home_ssh = f"{home_dir(user)}/.ssh"
     keys = f"{home_ssh}/authorized_keys"
+    keys2 = f"{home_ssh}/authorized_keys2"
     sudoers = sudoers_path(user)
     u = quote(user)
     return (
@@ -29,6 +30,8 @@ def account_command(user: str) -> str:
         f"echo \"groups: $(id -nG {u} 2>/dev/null)\"; "
         f"echo \"ssh_dir: $(stat -c '%a %U' {home_ssh} 2>/dev/null)\"; "
         f"echo \"keys: $(stat -c '%a %U' {keys} 2>/dev/null) $(sha1sum {keys} 2>/dev/null | cut -d' ' -f1)\"; "
+        # Debian's and Ubuntu's sshd also read authorized_keys2 (AuthorizedKeysFile).
+        f"echo \"keys2: $(sha1sum {keys2} 2>/dev/null | cut -d' ' -f1)\"; "
         f"echo \"sudoers: $(stat -c '%a %U %G' {sudoers} 2>/dev/null) "
         f"$(sha1sum {sudoers} 2>/dev/null | cut -d' ' -f1)\""
     )
@@ -45,6 +48,7 @@ def parse_account(lines: list[str]) -> dict:
         "groups": values.get("groups", "").split(),
         "ssh_dir": values.get("ssh_dir", "").split(),
         "keys": values.get("keys", "").split(),
+        "keys2": values.get("keys2") or None,
         "sudoers": values.get("sudoers", "").split(),
     }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from pyinfra import host, state
+from pyinfra.api import QuoteString, StringCommand
 
 logger = logging.getLogger("pyinfra")
 
@@ -38,3 +39,8 @@ def or_noop(commands, message: str):
         yield command
     if empty:
         host.noop(message)
+
+
+def fail_command(message: str) -> StringCommand:
+    """The command that fails a host with ``message`` (pyinfra shows its stderr)."""
+    return StringCommand("echo", QuoteString(message), ">&2; exit 1")

@@ -9,12 +9,15 @@ from __future__ import annotations
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import operation
+from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.operations import files, server
 
 from facts.accounts import home_dir, sudoers_path
 
 from ._files import before_upload, checked_content, sha1
+
+
+BACKUP_DIR = "/var/backups/kvm-cluster"
 
 
 def sudoers_rule(user: str) -> str:
@@ -45,6 +48,7 @@ def account_matches(current: dict | None, user: str, public_keys: list[str], gro
         and set(groups) <= set(current["groups"])
         and current["ssh_dir"] == ["700", user]
         and current["keys"] == ["600", user, sha1(keys)]
+        and not current.get("keys2")
         and sudoers_ok
     )
 
@@ -56,7 +60,9 @@ def role_account(user: str, public_keys: list[str], groups: list[str], sudo: boo
     Ensure the role account: its groups, its SSH keys (only these), and sudo.
 
     + user: the account name, e.g. ``kvm-mgr``
-    + public_keys: the SSH public keys allowed to log in (others are removed)
+    + public_keys: the SSH public keys allowed to log in (others are removed, and
+      ``~/.ssh/authorized_keys2``, which Debian's and Ubuntu's sshd also read, is
+      moved to ``/var/backups/kvm-cluster/``)
     + groups: secondary groups, created as system groups when missing
       (``libvirt`` and ``kvm`` before the KVM stack creates them is harmless)
     + sudo: install a passwordless sudo drop-in, checked with ``visudo -cf``
@@ -90,6 +96,12 @@ def role_account(user: str, public_keys: list[str], groups: list[str], sudo: boo
         public_keys=list(public_keys),
         delete_keys=True,
     )
+    if current and current.get("keys2"):
+        # Keys of its own: only public_keys may log in; nothing is lost.
+        keys2 = f"{home_dir(user)}/.ssh/authorized_keys2"
+        backup = f"{BACKUP_DIR}/{user}.authorized_keys2.{current['keys2'][:12]}"
+        yield StringCommand("mkdir -p", BACKUP_DIR, "&& chmod 700", BACKUP_DIR, "&& mv -f",
+                            QuoteString(keys2), QuoteString(backup))
 
     path = sudoers_path(user)
     if not sudo:

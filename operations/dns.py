@@ -27,7 +27,7 @@ import ipaddress
 from pyinfra.api import operation
 
 from ._files import checked_content, digest_matches, put_file
-from ._log import or_noop
+from ._log import or_noop, warn_once
 from ._render import render
 from .services import service_commands
 
@@ -76,7 +76,8 @@ def _vm(vm) -> dict:
 
 
 @operation()
-def dnsmasq(config: str, files: dict, services: dict, path: str = CONF_PATH, unit: str = UNIT):
+def dnsmasq(config: str, files: dict, services: dict, path: str = CONF_PATH, unit: str = UNIT,
+            masters_left_out: tuple = ()):
     """
     Install the cluster's dnsmasq configuration and keep dnsmasq running.
 
@@ -85,6 +86,10 @@ def dnsmasq(config: str, files: dict, services: dict, path: str = CONF_PATH, uni
     + services: ``probe["services"]`` (``unit`` among them)
     + path: where the drop-in goes (Debian and RHEL both read ``/etc/dnsmasq.d``)
     + unit: the dnsmasq service
+    + masters_left_out: the other masters this run does not reach (``--limit``):
+      both serve DHCP authoritatively from the same data, so a master whose data
+      would change without them keeps its file (a warning says why and how to
+      deploy both): the master left behind would NAK the new VMs
 
     The new file is checked with ``dnsmasq --test`` before it replaces the
     old one (kept as ``/var/backups/kvm-cluster/<name>.<timestamp>``: not in
@@ -101,12 +106,23 @@ def dnsmasq(config: str, files: dict, services: dict, path: str = CONF_PATH, uni
             files=probe["files"], services=probe["services"],
         )
     """
-    yield from or_noop(_dnsmasq_commands(config, files, services, path, unit),
-                       f"{path} is in place and {unit} running")
+    withheld = masters_left_out and not digest_matches(files.get(path), config, "644", "root", "root")
+    message = (f"{path} is kept as it is (master {', '.join(masters_left_out)} is not in this run)"
+               if withheld else f"{path} is in place and {unit} running")
+    yield from or_noop(_dnsmasq_commands(config, files, services, path, unit, tuple(masters_left_out)),
+                       message)
 
 
-def _dnsmasq_commands(config: str, files: dict, services: dict, path: str, unit: str):
+def _dnsmasq_commands(config: str, files: dict, services: dict, path: str, unit: str,
+                      masters_left_out: tuple = ()):
     changed = not digest_matches(files.get(path), config, "644", "root", "root")
+    if changed and masters_left_out:
+        warn_once(f"dnsmasq is left as it is: its DNS/DHCP data changed, but master "
+                  f"{', '.join(masters_left_out)} is not in this run, and both masters answer DHCP "
+                  "authoritatively from the same data (the other would refuse the new VMs' "
+                  "leases); deploy both: --limit masters, or no --limit")
+        yield from service_commands(unit, services.get(unit), restart=False)
+        return
     if changed:
         yield from put_file(path, config, current=files.get(path), backup_dir=BACKUP_DIR,
                             check=checked_content(config, "dnsmasq --test -C {}"))

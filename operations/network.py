@@ -1078,21 +1078,23 @@ def _plan_from_dict(value) -> NetworkPlan:
     return NetworkPlan(bond=bond, **data)
 
 
-def dns_file(backend: str, bridged: bool, interfaces: dict, dns, search: str) -> tuple[str, str] | None:
+def dns_file(backend: str, bridged: bool, interfaces: dict, dns, search: str,
+             nm_active: bool = False) -> tuple[str, str] | None:
     """Where this host's resolvers go, and the file's content.
 
     A bridged host gets them in its bridge configuration (netplan
     ``nameservers``, ifcfg ``DNS1``/``DNS2``, NetworkManager ``ipv4.dns``);
     ifupdown has no resolver of its own: ``/etc/resolv.conf``. A host without
     the bridge: a systemd-resolved drop-in (netplan), a NetworkManager global
-    DNS drop-in, or ``/etc/resolv.conf``.
+    DNS drop-in (wherever NetworkManager runs: it rewrites ``/etc/resolv.conf``,
+    RHEL 8 with ifcfg files included), or ``/etc/resolv.conf``.
     """
     tools = set(interfaces.get("tools", []))
     if backend == "netplan" or (not bridged and "systemd-resolved" in tools):
         if bridged:
             return None
         return RESOLVED_DROPIN, render("network/resolved.conf.j2", dns=list(dns), search=search)
-    if backend == "networkmanager":
+    if backend == "networkmanager" or (not bridged and nm_active):
         if bridged:
             return None
         return NM_DNS, render("network/nm-dns.conf.j2", dns=list(dns), search=search)
@@ -1104,7 +1106,8 @@ def dns_file(backend: str, bridged: bool, interfaces: dict, dns, search: str) ->
 
 
 @operation()
-def resolvers(dns: list, search: str, backend: str, bridged: bool, interfaces: dict):
+def resolvers(dns: list, search: str, backend: str, bridged: bool, interfaces: dict,
+              nm_active: bool = False):
     """
     Point the host's DNS at the cluster's resolvers (the masters), the backend's way.
 
@@ -1113,6 +1116,7 @@ def resolvers(dns: list, search: str, backend: str, bridged: bool, interfaces: d
     + backend: the host's network backend (:func:`choose_backend`)
     + bridged: whether the bridge configuration (which carries them) is this host's
     + interfaces: the host's ``interfaces`` facts (file digests, tools)
+    + nm_active: NetworkManager runs on the host (it owns ``/etc/resolv.conf``)
 
     ``/etc/resolv.conf`` is written in place (``cat >``), never replaced by a
     rename: Docker bind-mounts it. The old file is kept as ``FILE.<timestamp>``.
@@ -1124,7 +1128,7 @@ def resolvers(dns: list, search: str, backend: str, bridged: bool, interfaces: d
         network.resolvers(dns=["172.30.10.11", "172.30.10.12"], search="cluster.lan",
                           backend="ifupdown", bridged=True, interfaces=facts)
     """
-    target = dns_file(backend, bridged, interfaces, dns, search)
+    target = dns_file(backend, bridged, interfaces, dns, search, nm_active)
     if target is None:
         host.noop(f"resolvers {', '.join(dns)} are in the {backend} bridge configuration")
         return

@@ -13,6 +13,13 @@ from facts.packages import SKIPPED_RECORD
 from ._log import warn_once
 
 
+# What to do about an optional package the archive lacks.
+HINTS = {
+    "clustershell": "on RHEL and Rocky it comes from EPEL (dnf install epel-release, with the "
+                    "CRB repository on 9, PowerTools on 8); its groups file is written all the same",
+}
+
+
 def packages_to_install(wanted: list[str], current: dict) -> tuple[list[str], list[str]]:
     """(to install, not in this release's archive): installed names are left alone."""
     installed = current.get("installed", {})
@@ -54,7 +61,8 @@ def install(packages: list[str], current: dict, os_family: str, os_major: int | 
     skipped = [name for name in missing if name in optional]
     required = [name for name in missing if name not in optional]
     if skipped:
-        warn_once(f"not in this release's package archive, skipped: {', '.join(skipped)}")
+        warn_once(f"not in this release's package archive, skipped: {', '.join(skipped)}"
+                  + "".join(f"; {name}: {HINTS[name]}" for name in skipped if name in HINTS))
     recorded = sorted(current.get("recorded", []))
     if required:
         warn_once(f"not in the package index: {', '.join(required)}: refreshing it first")

@@ -7,14 +7,17 @@ policy is ``fail`` finds a problem, fails the host before any change on it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from pyinfra import host
-from pyinfra.api import QuoteString, StringCommand, operation
+from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
 
 from facts.iommu import is_configured
 
 from ._log import error_once, warn_once
+
+logger = logging.getLogger("pyinfra")
 
 @dataclass(frozen=True)
 class Finding:
@@ -161,3 +164,46 @@ def verify(probe: dict, checks, policy: dict, data_path: str = "/data01", iommu_
     warnings = len(findings)
     host.noop(f"preflight passed{f' with {warnings} warning(s)' if warnings else ''}")
 
+
+
+def _report_host_validation(state, host, policy: str) -> bool:
+    """Run virt-host-validate now that the KVM stack is installed, and say what it finds."""
+    from facts.libvirt import VIRT_HOST_VALIDATE_COMMAND, parse_virt_host_validate
+
+    ok, output = host.run_shell_command(StringCommand(VIRT_HOST_VALIDATE_COMMAND), print_output=False)
+    result = parse_virt_host_validate(output.stdout_lines)
+    if not ok or not result["installed"]:
+        warn_once("virt-host-validate: still not installed after the KVM stack step")
+        return True
+    findings = [row for row in result["checks"] if row["result"] in ("FAIL", "WARN")]
+    for row in findings:
+        warn_once(f"virt-host-validate {row['driver']}: checking {row['check']}: {row['result']}"
+                  + (f" ({row['message']})" if row["message"] else "")
+                  + (" (policy fail: the next run's preflight stops this host)"
+                     if policy == "fail" and row["result"] == "FAIL" else ""))
+    if not findings:
+        host.log_styled("virt-host-validate: every check passed", log_func=logger.info)
+    return True
+
+
+@operation()
+def host_validation(installed_at_preflight: bool, policy: str = "warn"):
+    """
+    Run ``virt-host-validate qemu`` once the KVM stack is in place, where the
+    preflight could not (the tool comes with the packages): a first deploy
+    reports it too. Its findings are warnings here (the host has changed
+    already); with policy ``fail`` the next run's preflight stops the host.
+
+    + installed_at_preflight: the probe found the tool (the preflight ran it)
+    + policy: the preflight policy of ``virt_host_validate``
+
+    **Example:**
+
+    .. code:: python
+
+        preflight.host_validation(installed_at_preflight=False, policy="warn")
+    """
+    if installed_at_preflight:
+        host.noop("virt-host-validate ran at preflight")
+        return
+    yield FunctionCommand(_report_host_validation, (), {"policy": policy})

@@ -19,7 +19,7 @@ from facts.pools import VIRSH
 
 from ._files import put_file
 from ._render import render
-from ._log import error_once
+from ._log import error_once, fail_command
 
 def pool_xml(pool_name: str, path: str) -> str:
     """The libvirt XML of a ``dir`` pool (``virsh pool-define`` input)."""
@@ -104,10 +104,6 @@ def ensure_pool_script(pool_name: str, path: str, xml_path: str, build: bool = T
     else:
         parts += ["true"]
     return StringCommand(*parts)
-
-
-def fail_command(message: str) -> StringCommand:
-    return StringCommand("echo", QuoteString(message), ">&2; exit 1")
 
 
 @operation()

@@ -189,3 +189,26 @@ def test_a_client_outside_the_cluster_network_gets_no_answer(deployed):
             outside.disconnect(master, force=True)
         finally:
             outside.remove()
+
+
+def test_one_master_alone_never_gets_other_dhcp_data(deployed, manifest, tmp_path):
+    """Both masters answer DHCP authoritatively: a run that reaches one master
+    only (--limit mgmt01) after a change of the VM manifest would leave the other
+    serving old data and refusing the new VM's lease. The master it reaches keeps
+    its data, saying why; --limit masters applies it to both."""
+    changed = tmp_path / "vms.json"
+    new_vm = {"name": "vm03", "mac": "52:54:00:1e:0b:67", "ip": "172.30.10.103"}
+    changed.write_text(json.dumps({"vms": VMS + [new_vm]}))
+    conf = "/etc/dnsmasq.d/kvm-cluster.conf"
+    before = {master: lab.exec(master, ["sha1sum", conf])[1] for master in MASTERS}
+    run = deploy("--limit", "mgmt01", "--data", f"vms={changed}")
+    assert run.returncode == 0, run.output
+    assert "[mgmt01] dnsmasq is left as it is" in run.output
+    assert "master mgmt02 is not in this run" in run.output, run.output
+    assert {master: lab.exec(master, ["sha1sum", conf])[1] for master in MASTERS} == before
+    both = deploy("--limit", "masters", "--data", f"vms={changed}")
+    assert both.returncode == 0, both.output
+    for server in MASTERS.values():
+        assert dig("kvm01", server, "vm03.cluster.lan") == "172.30.10.103", server
+    restored = deploy("--limit", "masters", "--data", f"vms={manifest}")
+    assert restored.returncode == 0, restored.output

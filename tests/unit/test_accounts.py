@@ -37,6 +37,8 @@ def test_matching_account():
         ({"sudoers": []}, True),
         ({}, False),  # sudo turned off: the drop-in must go
         ({"shell": "/bin/sh"}, True),
+        # Debian's sshd also reads authorized_keys2: a key there would log in too.
+        ({"keys2": sha1("ssh-ed25519 AAAA stray\n")}, True),
     ],
 )
 def test_any_difference_hands_over_to_the_full_operation(overrides, sudo):
