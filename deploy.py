@@ -13,6 +13,7 @@ from pyinfra import host, state
 from cluster import deploys
 from cluster.connection import lost_connection_fails_the_host
 from cluster.speed import cheap_call_sites
+from cluster.deploy_firewall import configure_firewall
 from cluster.deploy_kvm import configure_kvm
 from cluster.deploy_management import configure_management
 from cluster.deploy_network import configure_network
@@ -31,6 +32,7 @@ deploys.configure_role_account(settings, probe)
 configure_management(settings, probe, all_settings)
 # After dnsmasq serves: every host's resolvers become the masters.
 configure_network(settings, probe, all_settings)
+configure_firewall(settings, probe, all_settings)
 
 if settings.in_group("kvm_nodes"):
     deploys.configure_iommu(settings, probe)

@@ -39,6 +39,13 @@ def uri(user: str, host: str, port: int | None = None, keyfile: str | None = Non
     return f"{scheme}://{netloc}/system{query}"
 
 
+def host_uri(host, user: str) -> str:
+    """:func:`uri` for a pyinfra host, as its inventory data says to reach it."""
+    data = host.data
+    return uri(user, data.get("ssh_hostname") or host.name, data.get("ssh_port"), data.get("ssh_key"),
+               data.get("ssh_known_hosts_file"))
+
+
 def _target_path(xml: str) -> str | None:
     import xml.etree.ElementTree as ElementTree
 

@@ -24,13 +24,8 @@ import argparse  # noqa: E402
 
 import gevent  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
 import sys  # noqa: E402
 
-from pyinfra.api import Config, State  # noqa: E402
-from pyinfra.api.connect import connect_all  # noqa: E402
-from pyinfra.context import ctx_state  # noqa: E402
-from pyinfra_cli.inventory import make_inventory  # noqa: E402
 
 from gevent.threadpool import ThreadPool  # noqa: E402
 from pyinfra.context import ctx_host  # noqa: E402
@@ -38,8 +33,7 @@ from pyinfra.context import ctx_host  # noqa: E402
 from facts.iommu import is_configured, missing_args  # noqa: E402
 from operations.preflight import evaluate  # noqa: E402
 
-from . import config_network, config_storage, deploys, dns_query, libvirt_remote  # noqa: E402
-from .settings import cluster_settings  # noqa: E402
+from . import config_network, config_storage, deploys, dns_query, libvirt_remote, session  # noqa: E402
 
 
 def bridge_state(settings, probe: dict) -> str | None:
@@ -209,12 +203,8 @@ def _probe(host, settings):
 
 
 def _pools(host, settings) -> list | str:
-    data = host.data
-    target = libvirt_remote.uri(settings.role_account, data.get("ssh_hostname") or host.name,
-                                data.get("ssh_port"), data.get("ssh_key"),
-                                data.get("ssh_known_hosts_file"))
     try:
-        return libvirt_remote.pools(target)
+        return libvirt_remote.pools(libvirt_remote.host_uri(host, settings.role_account))
     except Exception as error:  # libvirt.libvirtError, or no route at all
         return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
@@ -232,14 +222,8 @@ def _dns(settings, masters: tuple[str, ...], names: dict[str, str]) -> dict:
 
 
 def gather(inventory_path: str) -> list[dict]:
-    state = State(check_for_changes=False)
-    ctx_state.set(state)
-    inventory = make_inventory(inventory_path, cwd=os.getcwd())
-    settings = cluster_settings(inventory)
-    state.init(inventory, Config())
-    connect_all(state)
+    inventory, settings, connected = session.connect(inventory_path)
     hosts = list(inventory)
-    connected = {host.name for host in inventory.get_active_hosts()}
     greenlets = {host.name: gevent.spawn(_probe, host, settings[host.name])
                  for host in hosts if host.name in connected}
     gevent.joinall(list(greenlets.values()))

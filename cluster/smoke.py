@@ -34,22 +34,17 @@ import argparse  # noqa: E402
 
 import gevent  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
 from gevent.threadpool import ThreadPool  # noqa: E402
-from pyinfra.api import Config, State, StringCommand  # noqa: E402
-from pyinfra.api.connect import connect_all  # noqa: E402
-from pyinfra.context import ctx_state  # noqa: E402
-from pyinfra_cli.inventory import make_inventory  # noqa: E402
+from pyinfra.api import StringCommand  # noqa: E402
 
 from operations._render import render  # noqa: E402
 
-from . import config_network, libvirt_remote  # noqa: E402
-from .settings import cluster_settings  # noqa: E402
+from . import config_network, libvirt_remote, session  # noqa: E402
 
 WORK_DIR = "/var/lib/kvm-cluster/smoke"
 VOLUME_BYTES = 8 * 1024 * 1024
@@ -219,9 +214,7 @@ def smoke_node(host, settings, vm, pool: ThreadPool, boot_timeout: int = BOOT_TI
         run.failures = [f"no entry {vm_name(settings.name)!r} in the VM manifest (vms): add one "
                         "with a MAC and an address for this node's smoke VM"]
         return run
-    data = host.data
-    uri = libvirt_remote.uri(settings.role_account, data.get("ssh_hostname") or host.name,
-                             data.get("ssh_port"), data.get("ssh_key"), data.get("ssh_known_hosts_file"))
+    uri = libvirt_remote.host_uri(host, settings.role_account)
     connection = None
     pool_names = [settings.primary_pool_name, settings.secondary_pool_name]
     try:
@@ -307,13 +300,7 @@ def gather(inventory_path: str, boot_timeout: int = BOOT_TIMEOUT) -> list[NodeRu
 
     # libvirt prints every error it raises on stderr as well: each is reported in its row.
     libvirt.registerErrorHandler(lambda _context, _error: None, None)
-    state = State(check_for_changes=False)
-    ctx_state.set(state)
-    inventory = make_inventory(inventory_path, cwd=os.getcwd())
-    settings = cluster_settings(inventory)
-    state.init(inventory, Config())
-    connect_all(state)
-    connected = {host.name for host in inventory.get_active_hosts()}
+    inventory, settings, connected = session.connect(inventory_path)
     nodes = [host for host in inventory if settings[host.name].in_group("kvm_nodes")]
     pool = ThreadPool(4 * max(len(nodes), 1))
     runs: list[NodeRun] = []
@@ -374,9 +361,7 @@ def _bounded_cleanup(host, settings) -> bool:
     True when nothing of them is left (each call at most CALL_TIMEOUT)."""
     import libvirt
 
-    data = host.data
-    uri = libvirt_remote.uri(settings.role_account, data.get("ssh_hostname") or host.name,
-                             data.get("ssh_port"), data.get("ssh_key"), data.get("ssh_known_hosts_file"))
+    uri = libvirt_remote.host_uri(host, settings.role_account)
     pools = [settings.primary_pool_name, settings.secondary_pool_name]
     pool = ThreadPool(1)
     try:

@@ -14,6 +14,7 @@ from ._section import Section
 from .accounts import account_section
 from .cpu import CPU
 from .files import file_digests_section
+from .firewall import FIREWALL
 from .packages import packages_section
 from .pools import POOLS, pool_paths_section
 from .services import services_section
@@ -59,6 +60,7 @@ def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages
         only_hypervisor(POOLS),
         pool_paths_section(pool_paths),
         nfs_client_section(mount_point),
+        FIREWALL,
     ]
 
 
@@ -98,8 +100,9 @@ class HostProbe(FactBase):
     ``files`` (digests of the managed ``files``), ``services`` (state of
     ``units``), ``packages`` (of ``packages``, per family) and ``sysctl`` (the
     ``sysctl`` keys), ``pools`` (libvirt's), ``pool_paths`` (owner, mode,
-    labels of ``pool_paths``) and ``nfs_client`` (NFS support, what is at
-    ``mount_point``), each shaped as the fact of the same concern returns it.
+    labels of ``pool_paths``), ``nfs_client`` (NFS support, what is at
+    ``mount_point``) and ``firewall`` (firewalld's zones, what the deploy opened),
+    each shaped as the fact of the same concern returns it.
     """
 
     def command(self, data_path="/data01", user="kvm-mgr", files=(), units=(), packages=None,

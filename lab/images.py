@@ -52,7 +52,7 @@ def host_tag(name):
     persona = persona_named(name)
     chunks = [base_tag(persona.suite), json.dumps(asdict(persona), sort_keys=True)]
     for path in sorted(p for p in IMAGE_DIR.rglob("*") if p.is_file()):
-        if path.parent == PACKAGES_DIR and path.name != f"{name}.txt":
+        if path.parent == PACKAGES_DIR and path.name != Path(persona.packages_file).name:
             continue
         chunks += [str(path.relative_to(IMAGE_DIR)), path.read_bytes()]
     return f"{HOST_REPO}:{name}-{_short_hash(*chunks)}"
@@ -92,8 +92,11 @@ def _build_host(client, tag, base, name):
     """docker build lab/image for one persona on its base, streaming its output on error."""
     _log(f"building {tag} (persona {name}) from {IMAGE_DIR}")
     lines = []
+    persona = persona_named(name)
+    buildargs = {"BASE": base, "PERSONA": name, "PACKAGES": Path(persona.packages_file).stem,
+                 "FIREWALLD": "yes" if persona.firewalld else "no"}
     for chunk in client.api.build(path=str(IMAGE_DIR), tag=tag, rm=True, forcerm=True,
-                                  buildargs={"BASE": base, "PERSONA": name}, decode=True):
+                                  buildargs=buildargs, decode=True):
         if "stream" in chunk:
             lines.append(chunk["stream"])
         if "error" in chunk:

@@ -27,10 +27,12 @@ class Persona:
     network: str             # the service owning the uplink: ifupdown | networkmanager | netplan
     preloaded: bool = True   # the deploy's packages are in the image (services disabled)
     stands_for: str = ""
+    firewalld: bool = False  # firewalld installed and running, its default zone as installed
+    packages: str = ""       # the package list (packages/<this>.txt): the persona's name by default
 
     @property
     def packages_file(self) -> str:
-        return f"packages/{self.name}.txt"
+        return f"packages/{self.packages or self.name}.txt"
 
 
 PERSONAS = {
@@ -46,6 +48,9 @@ PERSONAS = {
         Persona("debian13-netplan", "trixie", "netplan",
                 stands_for="Ubuntu server and cloud images: netplan with systemd-networkd, "
                            "eth0 static in /etc/netplan/50-cloud-init.yaml, systemd-resolved"),
+        Persona("debian12-firewalld", "bookworm", "ifupdown", firewalld=True, packages="debian12",
+                stands_for="Debian 12 with firewalld running, its public zone as installed "
+                           "(ssh, dhcpv6-client), as RHEL and Rocky run it by default"),
         Persona("minimal", "bookworm", "ifupdown", preloaded=False,
                 stands_for="a Debian 12 minimal install: no sudo, nothing of the deploy's "
                            "packages; the deploy installs everything from the archive"),

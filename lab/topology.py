@@ -1,8 +1,9 @@
 """Who is in the lab: names, groups, personas, fixed IPs, MACs and SSH ports.
 
 The default lab is a mixed fleet, as real racks are: the masters on Debian 12
-(ifupdown) and Debian 13 with netplan; one KVM node per persona (see
-lab/personas.py). Extra nodes (a bigger lab) are Debian 12.
+(ifupdown) with firewalld running (mgmt01, also the NFS server) and Debian 13
+with netplan; one KVM node per persona (see lab/personas.py). Extra nodes (a
+bigger lab) are Debian 12.
 """
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ MAX_NODES = 254 - FIRST_NODE_OCTET + 1
 SSH_PORT_BASE = 42200
 
 DEFAULT_PERSONAS = {
-    "mgmt01": "debian12",
+    "mgmt01": "debian12-firewalld",
     "mgmt02": "debian13-netplan",
     "kvm01": "debian12",
     "kvm02": "debian13-nm",

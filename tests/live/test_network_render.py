@@ -18,8 +18,8 @@ import pytest
 import lab
 from operations.network import Bond, plan_bridge, render_plan
 
-def host_with(persona: str) -> str:
-    return next(h.name for h in lab.hosts() if h.persona == persona)
+def host_with(*personas: str) -> str:
+    return next(h.name for h in lab.hosts() if h.persona in personas)
 
 
 def netplan_host() -> str:
@@ -27,7 +27,7 @@ def netplan_host() -> str:
 
 
 def ifupdown_host() -> str:
-    return host_with("debian12")
+    return host_with("debian12-firewalld", "debian12")
 
 # Facts of a host with two NICs (as facts.interfaces reports them).
 INTERFACES = {

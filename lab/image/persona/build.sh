@@ -3,6 +3,7 @@
 # packages, and the services as an installed server has them.
 set -eu
 PERSONA=$1
+FIREWALLD=${2:-no}
 LIB=/usr/local/lib/kvmlab
 . /etc/os-release
 
@@ -24,6 +25,17 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
 apt-get update
 sed 's/#.*//' /tmp/packages.txt | xargs apt-get install -y --no-install-recommends
+if [ "$FIREWALLD" = yes ]; then
+    # As a site adds it (RHEL and Rocky run it by default): nftables backend,
+    # the public zone as installed.
+    apt-get install -y --no-install-recommends firewalld
+    # No iptables beside it (libvirt depends on "iptables | firewalld"; a master
+    # with firewalld has none): firewalld flushes every iptables table at each
+    # start and reload, and in a container that includes the NAT rules of
+    # Docker's embedded resolver (127.0.0.11, the lab's dns_upstream): a thing
+    # of the lab, not of a server, which would lose its upstream DNS with them.
+    apt-get purge -y iptables
+fi
 apt-get clean
 rm -f /tmp/packages.txt
 
@@ -69,6 +81,8 @@ else
     printf '# kvmlab: no mount namespaces in a container\nnamespaces = []\n' > /etc/libvirt/qemu.conf
 fi
 
+if [ "$FIREWALLD" = yes ]; then systemctl enable firewalld.service; fi
+
 case "$PERSONA" in
 debian13-nm)
     # RHEL 9 runs libvirt's modular daemons (virtqemud, virtproxyd); Debian 13
@@ -80,7 +94,7 @@ debian13-netplan)
     # Ubuntu's: networkd renders netplan, resolved answers on 127.0.0.53.
     systemctl enable systemd-networkd.service systemd-resolved.service
     ;;
-debian12|minimal)
+debian12|debian12-firewalld|minimal)
     systemctl enable networking.service kvmlab-hotplug.service
     ;;
 esac
