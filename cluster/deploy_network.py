@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from pyinfra import host, state
+from pyinfra import host
 from pyinfra.api import deploy
 
 from facts.interfaces import Interfaces
@@ -22,25 +22,6 @@ def interfaces_facts(probe: dict) -> dict:
     if "interfaces" in probe:
         return probe["interfaces"]
     return host.get_fact(Interfaces)
-
-
-def ssh_target() -> dict:
-    """How pyinfra reaches this host, for the confirmation's fresh SSH connection."""
-    data = host.data
-    return {
-        "hostname": data.get("ssh_hostname") or host.name,
-        "port": data.get("ssh_port") or 22,
-        "user": data.get("ssh_user"),
-        "key": data.get("ssh_key"),
-        "password": data.get("ssh_password"),
-        "known_hosts_file": data.get("ssh_known_hosts_file"),
-        "strict_host_key_checking": data.get("ssh_strict_host_key_checking") or "accept-new",
-        "key_password": data.get("ssh_key_password"),
-        "config_file": data.get("ssh_config_file"),
-        "paramiko_connect_kwargs": data.get("ssh_paramiko_connect_kwargs"),
-        # --sudo on the command line sets the config, _sudo in data the host.
-        "sudo": bool(data.get("_sudo") or state.config.SUDO),
-    }
 
 
 def bond_of(settings: HostSettings) -> network.Bond | None:
@@ -134,7 +115,6 @@ def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
             network_manager=probe.get("network_manager"),
             nm_policy=settings.network_manager,
             confirm_timeout=settings.network_confirm_timeout,
-            ssh=ssh_target(),
         )
         network.qemu_bridge_acl(
             name=f"qemu may attach VMs to {cfg.BRIDGE}",

@@ -41,6 +41,8 @@ def or_noop(commands, message: str):
         host.noop(message)
 
 
-def fail_command(message: str) -> StringCommand:
-    """The command that fails a host with ``message`` (pyinfra shows its stderr)."""
-    return StringCommand("echo", QuoteString(message), ">&2; exit 1")
+def fail_command(*lines: str) -> StringCommand:
+    """The command that fails a host with ``lines`` on its stderr (pyinfra shows
+    it): the one way every operation fails a host. ``printf``, not ``echo``: a
+    value with a backslash is printed as it was written."""
+    return StringCommand("printf", "'%s\\n'", *(QuoteString(line) for line in lines), ">&2; exit 1")

@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
+from pyinfra.api import FunctionCommand, StringCommand, operation
 
 from facts.iommu import is_configured
 
-from ._log import error_once, warn_once
+from ._log import error_once, fail_command, warn_once
 
 logger = logging.getLogger("pyinfra")
 
@@ -158,7 +158,7 @@ def verify(probe: dict, checks, policy: dict, data_path: str = "/data01", iommu_
         lines += [f"  - {finding.line()} (policy: fail)" for finding in failures]
         for finding in failures:
             error_once(f"preflight failure: {finding.line()}")
-        yield StringCommand("printf", "'%s\\n'", *(QuoteString(line) for line in lines), ">&2;", "exit 1")
+        yield fail_command(*lines)
         return
 
     warnings = len(findings)

@@ -73,7 +73,7 @@ def mount_guard(path: str, pool_name: str) -> StringCommand:
                "(it would live on the root filesystem)")
     return StringCommand(
         "findmnt -n -t nfs,nfs4 --mountpoint", QuoteString(path), ">/dev/null || {",
-        "echo", QuoteString(message), ">&2; exit 1; }",
+        fail_command(message), "; }",
     )
 
 
@@ -90,7 +90,7 @@ def ensure_pool_script(pool_name: str, path: str, xml_path: str, build: bool = T
         VIRSH, "pool-dumpxml", name_q, "| grep -q \"<pool type='dir'\" &&",
         "[ \"$(", VIRSH, "pool-dumpxml", name_q,
         "| sed -n 's:^ *<path>\\(.*\\)</path>.*:\\1:p' | head -n1)\" =", QuoteString(path), "] || {",
-        "echo", QuoteString(clash), ">&2; exit 1; };",
+        fail_command(clash), "; };",
         "else", VIRSH, "pool-define", QuoteString(xml_path),
     ]
     if build:

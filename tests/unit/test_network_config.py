@@ -139,15 +139,3 @@ def test_vlan_default_untagged_and_its_package():
     assert config_network.packages(settings["kvm03"], debian, "ifupdown") == ["ifupdown", "bridge-utils", "ifenslave", "vlan"]
     assert config_network.packages(settings["kvm02"], {"family": "debian", "id": "ubuntu", "major": 24}, "netplan") == []
     assert config_network.packages(settings["kvm02"], {"family": "rhel", "id": "rhel", "major": 8}, "ifcfg") == ["network-scripts"]
-
-
-def test_the_confirmation_follows_the_ssh_config_file(tmp_path):
-    from operations.network import connection_target
-
-    config = tmp_path / "ssh_config"
-    config.write_text("Host kvm01\n  HostName 172.30.10.41\n  Port 2222\n"
-                      "  ProxyCommand ssh -W %h:%p bastion.example\n")
-    assert connection_target({"hostname": "kvm01", "config_file": str(config)}) == (
-        "172.30.10.41", 2222, "ssh -W 172.30.10.41:2222 bastion.example")
-    assert connection_target({"hostname": "kvm01", "port": 22, "config_file": str(config)})[1] == 22
-    assert connection_target({"hostname": "10.0.0.5"}) == ("10.0.0.5", 22, None)
