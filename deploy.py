@@ -36,11 +36,11 @@ configure_firewall(settings, probe, all_settings)
 
 if settings.in_group("kvm_nodes"):
     deploys.configure_iommu(settings, probe)
-    configure_kvm(settings, probe, all_settings)
-    configure_primary_pool(settings, probe, all_settings)
+    configure_kvm(settings, probe)
+    configure_primary_pool(settings, probe)
 
 if settings.in_group("nfs_server"):
-    configure_nfs_server(settings, probe, all_settings)
+    configure_nfs_server(settings, probe)
 
 if settings.in_group("kvm_nodes"):
     configure_secondary_pool(settings, probe, all_settings)

@@ -40,7 +40,7 @@ def sysctl_keys(settings: HostSettings) -> list[str]:
 
 
 @deploy("KVM stack")
-def configure_kvm(settings: HostSettings, probe: dict, all_settings: dict | None = None):
+def configure_kvm(settings: HostSettings, probe: dict):
     os_release = probe["os"]
     certificates = None
     if settings.libvirt_tls:

@@ -72,7 +72,7 @@ def dnsmasq_conf(settings: HostSettings, all_settings: dict[str, HostSettings]) 
     )
 
 
-def chrony_conf(settings: HostSettings, all_settings: dict[str, HostSettings], os_family: str) -> str | None:
+def chrony_conf(settings: HostSettings, os_family: str) -> str | None:
     """A master polls the upstream servers and the other masters and serves the
     cluster network; any other host polls the masters. ``None``: no master, no NTP."""
     masters = list(settings.masters)
@@ -113,7 +113,7 @@ def masters_left_out(all_settings: dict[str, HostSettings]) -> tuple[str, ...]:
 @deploy("NTP")
 def configure_ntp(settings: HostSettings, probe: dict, all_settings: dict[str, HostSettings]):
     os_family = probe["os"]["family"]
-    config = chrony_conf(settings, all_settings, os_family)
+    config = chrony_conf(settings, os_family)
     if config is None:
         return
     ntp.chrony(

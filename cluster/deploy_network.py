@@ -32,7 +32,7 @@ def bond_of(settings: HostSettings) -> network.Bond | None:
                         xmit_hash_policy=settings.bond_xmit_hash_policy)
 
 
-def network_plan(settings: HostSettings, all_settings: dict, interfaces: dict
+def network_plan(settings: HostSettings, interfaces: dict
                  ) -> tuple[network.NetworkPlan | None, str | None]:
     """(plan, None), or (None, why not) when the host's facts refuse the data."""
     try:
@@ -53,7 +53,7 @@ def uplink_devices(settings: HostSettings, all_settings: dict, interfaces: dict)
     """The interfaces whose configuration decides the backend: those the bridge
     takes over; on a host without the bridge, the one carrying its address."""
     if settings.bridged:
-        plan, _problem = network_plan(settings, all_settings, interfaces)
+        plan, _problem = network_plan(settings, interfaces)
         return plan.devices if plan else ()
     for name, link in interfaces["links"].items():
         if any(cidr.split("/")[0] == settings.cluster_address for cidr in link["ipv4"]):
@@ -91,7 +91,7 @@ def data_problems(settings: HostSettings, all_settings: dict, probe: dict) -> li
             problems.append(f"network: key 'cluster_address' = {settings.cluster_address!r}: no "
                             f"interface of this host has this address (it has: {', '.join(found)})")
         return problems
-    _plan, problem = network_plan(settings, all_settings, interfaces)
+    _plan, problem = network_plan(settings, interfaces)
     return problems + ([f"network: {problem}"] if problem else [])
 
 
@@ -101,7 +101,7 @@ def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
     backend = backend_of(settings, all_settings, probe)
     bridged = settings.bridged
     if bridged:
-        plan, problem = network_plan(settings, all_settings, interfaces)
+        plan, problem = network_plan(settings, interfaces)
         network.switch_helper(
             name="Install kvm-cluster-net (the host side of the commit-confirm switch)",
             interfaces=interfaces,

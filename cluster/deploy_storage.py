@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from facts.pools import POOLS, pool_paths_section
-from facts.nfs import nfs_client_section
 from operations import nfs, services, storage
 from operations._files import digest_matches
 from operations._log import warn_once
@@ -35,12 +33,6 @@ def _export_pool_dir(settings: HostSettings) -> str:
     return f"{settings.nfs_export_path}/{cfg.SECONDARY_POOL_DIR}"
 
 
-def probe_sections(settings: HostSettings) -> list:
-    """The sections this concern adds to facts.host.HostProbe (names: ``pools``,
-    ``pool_paths``, ``nfs_client``)."""
-    return [POOLS, pool_paths_section(probe_paths(settings)), nfs_client_section(settings.secondary_mount)]
-
-
 def _file(probe: dict, path: str) -> dict | None:
     return probe.get("files", {}).get(path)
 
@@ -50,7 +42,7 @@ def _unit(probe: dict, unit: str) -> dict | None:
 
 
 @deploy("Primary storage pool")
-def configure_primary_pool(settings: HostSettings, probe: dict, all_settings: dict):
+def configure_primary_pool(settings: HostSettings, probe: dict):
     if not settings.in_group("kvm_nodes"):
         return
     path = settings.primary_pool_path
@@ -81,7 +73,7 @@ def configure_primary_pool(settings: HostSettings, probe: dict, all_settings: di
 
 
 @deploy("NFS server")
-def configure_nfs_server(settings: HostSettings, probe: dict, all_settings: dict):
+def configure_nfs_server(settings: HostSettings, probe: dict):
     if not settings.in_group("nfs_server"):
         return
     if not probe["data_volume"]["mounted"]:

@@ -223,7 +223,7 @@ def smoke_node(host, settings, vm, pool: ThreadPool, boot_timeout: int = BOOT_TI
         _with_timeout(pool, CALL_TIMEOUT, _cleanup, connection, settings.name, pool_names)
 
         run.step = "prepare"
-        prepared = _prepare(host, settings)
+        prepared = _prepare(host)
         run.kernel, run.accel = prepared.get("kernel"), prepared.get("accel", "tcg")
 
         run.step = "volumes"
@@ -276,7 +276,7 @@ def smoke_node(host, settings, vm, pool: ThreadPool, boot_timeout: int = BOOT_TI
     return run
 
 
-def _prepare(host, settings) -> dict:
+def _prepare(host) -> dict:
     """Build the kernel and initramfs on the node (one SSH command, as the
     inventory connects, with sudo where its data asks for it)."""
     files = {f"{WORK_DIR}/prepare.sh": render("smoke/prepare.sh"),

@@ -7,7 +7,6 @@ from pyinfra.api import FactBase
 from ._section import Section, key_values
 
 VENDORS = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}
-EXTENSIONS = {"intel": "vmx", "amd": "svm"}
 
 CPU_COMMAND = (
     "grep -m1 '^vendor_id' /proc/cpuinfo; "

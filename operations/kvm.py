@@ -32,13 +32,6 @@ TLS_PATHS = {
 
 TLS_MODES = {"ca_cert": "644", "server_cert": "644", "server_key": "600"}
 
-# Bridged guests: bridged frames must not go through the host's iptables.
-BRIDGE_SYSCTL = {
-    "net.bridge.bridge-nf-call-iptables": "0",
-    "net.bridge.bridge-nf-call-ip6tables": "0",
-    "net.bridge.bridge-nf-call-arptables": "0",
-}
-
 # Per family: the seed's list, in each distribution's names. Names a release
 # does not have (Debian 12: virt-top; RHEL 8+: bridge-utils) are skipped with
 # a warning by operations.packages, from what the host's archive says.

@@ -21,11 +21,6 @@ from ._log import warn_once
 from ._render import render
 
 
-def export_line(path: str, network: str, options: list[str]) -> str:
-    """One exports(5) line: ``/data01/secondary 172.30.10.0/24(rw,sync,...)``."""
-    return f"{path} {network}({','.join(options)})"
-
-
 EVERYONE = ("the export is never open to everyone: give the cluster network, like "
             "172.30.10.0/24 (or leave it unset for cluster_network)")
 

@@ -9,7 +9,7 @@ the same name that points elsewhere is an error, never a silent redefinition.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
@@ -37,7 +37,6 @@ class PoolPlan:
     start: bool = False
     autostart: bool = False
     unknown: bool = False  # libvirtd did not answer the probe: decide on the host
-    notes: list[str] = field(default_factory=list)
 
     @property
     def changes(self) -> bool:

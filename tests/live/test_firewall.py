@@ -6,7 +6,6 @@ would be opened, and what a role no longer needs is closed again."""
 
 from __future__ import annotations
 
-import json
 import textwrap
 
 import pytest

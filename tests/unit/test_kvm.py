@@ -9,7 +9,7 @@ from operations.kvm import (kvm_packages, libvirt_layout, render_libvirt_conf, r
                             render_sysctl, sysctl_plan)
 from operations.packages import packages_to_install
 
-from .test_settings import KEY, hosts
+from .test_settings import hosts
 
 
 def test_debian_and_ubuntu_share_the_debian_names():

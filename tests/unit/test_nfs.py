@@ -10,8 +10,6 @@ DEFAULTS = list(cfg.export_options([]))
 
 
 def test_export_line_defaults():
-    assert nfs.export_line("/data01/secondary", "172.30.10.0/24", DEFAULTS) == (
-        "/data01/secondary 172.30.10.0/24(rw,sync,no_subtree_check,all_squash,sec=sys)")
     assert nfs.exports_file("/data01/secondary", "172.30.10.0/24", DEFAULTS).splitlines()[1] == (
         "/data01/secondary 172.30.10.0/24(rw,sync,no_subtree_check,all_squash,sec=sys)")
 

@@ -54,17 +54,17 @@ leapsectz right/UTC
 
 def test_master_polls_upstream_and_the_other_master_and_serves_the_network():
     settings = cluster(ntp_servers=["0.debian.pool.ntp.org"])
-    assert step.chrony_conf(settings["mgmt01"], settings, "debian") == SERVER
+    assert step.chrony_conf(settings["mgmt01"], "debian") == SERVER
 
 
 def test_client_polls_the_masters_without_setting_the_clock():
     settings = cluster(ntp_set_clock=False)
-    assert step.chrony_conf(settings["kvm01"], settings, "debian") == CLIENT_WITHOUT_CLOCK
+    assert step.chrony_conf(settings["kvm01"], "debian") == CLIENT_WITHOUT_CLOCK
 
 
 def test_master_without_upstream_serves_its_own_clock():
     settings = cluster()
-    conf = step.chrony_conf(settings["mgmt02"], settings, "rhel")
+    conf = step.chrony_conf(settings["mgmt02"], "rhel")
     assert conf.startswith("# Managed by kvm-cluster: NTP server for the cluster.\n"
                            "server 172.30.10.11 iburst\n\n")
     assert "local stratum 10 orphan\n" in conf
@@ -75,7 +75,7 @@ def test_no_masters_no_ntp():
     settings = model.validate([("kvm01", ("kvm_nodes",), {"role_account_keys": [KEY],
                                                           "cluster_address": "172.30.10.41",
                                                           "network_dns": ["10.0.0.53"]})])
-    assert step.chrony_conf(settings["kvm01"], settings, "debian") is None
+    assert step.chrony_conf(settings["kvm01"], "debian") is None
 
 
 def test_layout_per_family():
