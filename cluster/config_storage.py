@@ -26,13 +26,6 @@ from .fields import Field, Invalid, describe
 
 BACKENDS = ("kernel", "ganesha")
 
-# Where the deploy keeps the pool definitions it renders (virsh pool-define reads them).
-POOL_XML_DIR = "/etc/kvm-cluster/storage"
-APPARMOR_LOCAL = "/etc/apparmor.d/local/abstractions/libvirt-qemu"
-IDMAPD_CONF = "/etc/idmapd.conf"
-EXPORTS_FILE = "/etc/exports.d/kvm-cluster.exports"
-GANESHA_CONF = "/etc/ganesha/ganesha.conf"
-
 _POOL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 
 
@@ -282,74 +275,3 @@ def cluster_problems(settings: dict) -> list[str]:
                 f"host {name}: key 'nfs_export_network' = {describe(str(network))}: does not "
                 f"contain the NFS clients ({detail}): expected a network holding every KVM node")
     return problems
-
-
-# -- what the deploy asks the probe for ----------------------------------------
-
-def pool_xml_path(pool: str) -> str:
-    return posixpath.join(POOL_XML_DIR, f"pool-{pool}.xml")
-
-
-def mount_unit_name(path: str) -> str:
-    """systemd's unit name for a mount point (``systemd-escape --path --suffix=mount``)."""
-    trimmed = path.strip("/")
-    if not trimmed:
-        return "-.mount"
-    out = []
-    for index, char in enumerate(trimmed):
-        if char == "/":
-            out.append("-")
-        elif char.isascii() and (char.isalnum() or char in ":_" or (char == "." and index > 0)):
-            out.append(char)
-        else:
-            out.extend(f"\\x{byte:02x}" for byte in char.encode())
-    return "".join(out) + ".mount"
-
-
-def mount_unit_path(path: str) -> str:
-    return f"/etc/systemd/system/{mount_unit_name(path)}"
-
-
-def server_unit(backend: str) -> str:
-    """nfs-server.service on Debian (nfs-kernel-server is an alias of it) and RHEL."""
-    return "nfs-ganesha.service" if backend == "ganesha" else "nfs-server.service"
-
-
-def managed_paths(settings) -> list[str]:
-    """Files whose digests the probe reads for this host (facts.files)."""
-    paths: list[str] = []
-    if settings.in_group("kvm_nodes"):
-        paths += [pool_xml_path(settings.primary_pool_name), pool_xml_path(settings.secondary_pool_name),
-                  mount_unit_path(settings.secondary_mount), APPARMOR_LOCAL]
-    if settings.in_group("kvm_nodes") or settings.in_group("nfs_server"):
-        paths.append(IDMAPD_CONF)
-    if settings.in_group("nfs_server"):
-        paths.append(GANESHA_CONF if settings.nfs_backend == "ganesha" else EXPORTS_FILE)
-    return paths
-
-
-def units(settings) -> list[str]:
-    """systemd units whose state the probe reads (facts.services)."""
-    result = []
-    if settings.in_group("kvm_nodes"):
-        result.append(mount_unit_name(settings.secondary_mount))
-    if settings.in_group("nfs_server"):
-        result.append(server_unit(settings.nfs_backend))
-    return result
-
-
-def packages(settings, os_release: dict) -> list[str]:
-    """Packages this concern needs on the host, per distribution family."""
-    rhel = os_release.get("family") == "rhel"
-    result: list[str] = []
-    if settings.in_group("kvm_nodes"):
-        result += ["nfs-utils"] if rhel else ["nfs-common"]
-        if rhel:
-            major = os_release.get("major") or 0
-            result.append("policycoreutils-python-utils" if major >= 8 else "policycoreutils-python")
-    if settings.in_group("nfs_server"):
-        if settings.nfs_backend == "ganesha":
-            result += ["nfs-ganesha", "nfs-ganesha-vfs"]
-        else:
-            result += ["nfs-utils"] if rhel else ["nfs-kernel-server"]
-    return list(dict.fromkeys(result))

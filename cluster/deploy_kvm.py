@@ -7,36 +7,25 @@ from pathlib import Path
 from pyinfra.api import deploy
 
 from facts.accounts import home_dir
-from facts.host import PROBED_RELEASES
 from operations import kvm, preflight
 
+from .needs import Needs
+from .needs import needs as needs_of
 from .settings import HostSettings
 
 
-def packages(settings: HostSettings, os_release: dict) -> list[str]:
+def needs(settings: HostSettings, platform: dict) -> Needs:
+    """KVM nodes: the KVM/libvirt packages, their configuration files and units,
+    the TLS files where libvirt TLS is on, the role account's libvirt URI, the
+    kernel keys of ``kvm_sysctl``."""
     if not settings.in_group("kvm_nodes"):
-        return []
-    return kvm.kvm_packages(os_release) + list(settings.kvm_extra_packages)
-
-
-def managed_paths(settings: HostSettings) -> list[str]:
-    if not settings.in_group("kvm_nodes"):
-        return []
-    paths = [path for release in PROBED_RELEASES for path in kvm.managed_paths(release)]
+        return Needs()
+    files = kvm.managed_paths(platform)
     if settings.libvirt_tls:
-        paths += list(kvm.TLS_PATHS.values())
-    paths.append(kvm.user_libvirt_conf(home_dir(settings.role_account)))
-    return sorted(set(paths))
-
-
-def units(settings: HostSettings) -> list[str]:
-    if not settings.in_group("kvm_nodes"):
-        return []
-    return sorted({unit for release in PROBED_RELEASES for unit in kvm.units(release)})
-
-
-def sysctl_keys(settings: HostSettings) -> list[str]:
-    return sorted(settings.kvm_sysctl)
+        files += list(kvm.TLS_PATHS.values())
+    files.append(kvm.user_libvirt_conf(home_dir(settings.role_account)))
+    return needs_of(packages=kvm.kvm_packages(platform) + list(settings.kvm_extra_packages),
+                    files=files, units=kvm.units(platform), sysctl=sorted(settings.kvm_sysctl))
 
 
 @deploy("KVM stack")

@@ -2,9 +2,8 @@
 NTP (chrony: masters serve, every other host follows them) and the
 ClusterShell groups on the masters.
 
-The pure functions here tell the batched probe what to read for a host
-(:func:`packages`, :func:`managed_paths`, :func:`units`); the ``@deploy``
-functions decide everything from that probe.
+:func:`needs` tells the batched probe what to read for a host; the
+``@deploy`` functions decide everything from that probe.
 """
 
 from __future__ import annotations
@@ -15,33 +14,21 @@ from pyinfra.api import deploy
 from operations import clustershell, dns, ntp
 from operations._log import warn_once
 
+from .needs import Needs
+from .needs import needs as needs_of
 from .settings import GROUPS, HostSettings
 
-FAMILIES = ("debian", "rhel")
 
-
-def packages(settings: HostSettings, os_release: dict) -> list[str]:
-    """Masters: dnsmasq, chrony, clustershell (EPEL on RHEL); every other host: chrony.
-    The names are the same on Debian, Ubuntu and RHEL."""
+def needs(settings: HostSettings, platform: dict) -> Needs:
+    """Masters: dnsmasq, chrony, clustershell (EPEL on RHEL; the names are the
+    same on Debian, Ubuntu and RHEL), their files and units; every other host: chrony."""
+    family = platform["family"]
+    layout = ntp.chrony_layout(family)
     if settings.in_group("masters"):
-        return ["dnsmasq", "chrony", "clustershell"]
-    return ["chrony"]
-
-
-def managed_paths(settings: HostSettings) -> list[str]:
-    """The files this step writes on the host (both families' chrony paths:
-    the probe runs before the distribution is known)."""
-    paths = [path for family in FAMILIES for path in ntp.managed_paths(family)]
-    if settings.in_group("masters"):
-        paths += [dns.CONF_PATH, clustershell.GROUPS_PATH]
-    return paths
-
-
-def units(settings: HostSettings) -> list[str]:
-    names = [ntp.chrony_layout(family).unit for family in FAMILIES]
-    if settings.in_group("masters"):
-        names.append(dns.UNIT)
-    return names
+        return needs_of(packages=["dnsmasq", "chrony", "clustershell"],
+                        files=[*ntp.managed_paths(family), dns.CONF_PATH, clustershell.GROUPS_PATH],
+                        units=[layout.unit, dns.UNIT])
+    return needs_of(packages=["chrony"], files=ntp.managed_paths(family), units=[layout.unit])
 
 
 def cluster_hosts(all_settings: dict[str, HostSettings]) -> list[tuple[str, str]]:

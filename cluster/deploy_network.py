@@ -14,6 +14,8 @@ from facts.interfaces import Interfaces
 from operations import network
 
 from . import config_network as cfg
+from .needs import Needs
+from .needs import needs as needs_of
 from .settings import HostSettings
 
 
@@ -132,17 +134,10 @@ def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
     )
 
 
-def managed_paths(settings: HostSettings) -> list[str]:
-    """Nothing for the generic file digests: the ``interfaces`` section lists the
-    network files (which depend on the backend, known only from the host) itself."""
-    return []
-
-
-def packages(settings: HostSettings, os_release: dict, backend: str | None = None) -> list[str]:
-    """What the backend needs (``None``: every backend this distribution may use)."""
-    return cfg.packages(settings, os_release, backend)
-
-
-def units(settings: HostSettings) -> list[str]:
-    """NetworkManager's state comes from the probe's ``network_manager`` section."""
-    return []
+def needs(settings: HostSettings, platform: dict) -> Needs:
+    """What the network backend needs installed (``platform["network_backend"]``;
+    none given: every backend this distribution may use). The network files and
+    NetworkManager's state are read by the probe's own ``interfaces`` and
+    ``network_manager`` sections: which files depends on the backend, known
+    only from the host."""
+    return needs_of(packages=cfg.packages(settings, platform, platform.get("network_backend")))

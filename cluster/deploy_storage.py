@@ -10,23 +10,46 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from operations import nfs, services, storage
-from operations._files import digest_matches
 from operations._log import warn_once
 
 from . import config_storage as cfg
+from .needs import Needs
+from .needs import needs as needs_of
 from .settings import HostSettings
 
 PRIMARY_OWNER = ("root", "kvm", "775")
 
 
-def probe_paths(settings: HostSettings) -> list[str]:
-    """Directories whose owner, mode and labels the probe reads (``pool_paths``)."""
-    paths = []
+def needs(settings: HostSettings, platform: dict) -> Needs:
+    """KVM nodes: the NFS client, the pools' definitions, the mount unit, the
+    AppArmor or SELinux tools, the pool directories; the NFS server: its
+    backend's package, configuration, unit and the export's directories."""
+    rhel = platform["family"] == "rhel"
+    result = Needs()
     if settings.in_group("kvm_nodes"):
-        paths += [settings.primary_pool_path, settings.secondary_mount]
+        packages = ["nfs-utils"] if rhel else ["nfs-common"]
+        if rhel:
+            major = platform.get("major") or 0
+            packages.append("policycoreutils-python-utils" if major >= 8 else "policycoreutils-python")
+        mount = settings.secondary_mount
+        result += needs_of(
+            packages=packages,
+            files=[storage.pool_xml_path(settings.primary_pool_name),
+                   storage.pool_xml_path(settings.secondary_pool_name),
+                   nfs.mount_unit_path(mount), storage.APPARMOR_LOCAL, nfs.IDMAPD_CONF],
+            units=[nfs.mount_unit_name(mount)],
+            directories=[settings.primary_pool_path, mount])
     if settings.in_group("nfs_server"):
-        paths += [settings.nfs_export_path, _export_pool_dir(settings)]
-    return paths
+        backend = settings.nfs_backend
+        if backend == "ganesha":
+            packages = ["nfs-ganesha", "nfs-ganesha-vfs"]
+        else:
+            packages = ["nfs-utils"] if rhel else ["nfs-kernel-server"]
+        result += needs_of(
+            packages=packages, files=[nfs.IDMAPD_CONF, nfs.export_config_path(backend)],
+            units=[nfs.server_unit(backend)],
+            directories=[settings.nfs_export_path, _export_pool_dir(settings)])
+    return result
 
 
 def _export_pool_dir(settings: HostSettings) -> str:
@@ -60,13 +83,13 @@ def configure_primary_pool(settings: HostSettings, probe: dict):
                       current=probe["pool_paths"]["dirs"].get(path))
     if family == "debian":
         storage.apparmor_paths(name="AppArmor: QEMU guests may use the pool directories",
-                               paths=[path, settings.secondary_mount], path=cfg.APPARMOR_LOCAL,
-                               current=_file(probe, cfg.APPARMOR_LOCAL))
+                               paths=[path, settings.secondary_mount], path=storage.APPARMOR_LOCAL,
+                               current=_file(probe, storage.APPARMOR_LOCAL))
     elif family == "rhel":
         storage.selinux_labels(name="SELinux: the pool directories are virt_image_t",
                                state=probe["pool_paths"], label_paths=[path, settings.secondary_mount],
                                relabel_paths=[path], nfs=True)
-    xml_path = cfg.pool_xml_path(settings.primary_pool_name)
+    xml_path = storage.pool_xml_path(settings.primary_pool_name)
     storage.pool(name=f"libvirt pool {settings.primary_pool_name} at {path}",
                  pool_name=settings.primary_pool_name, path=path, xml_path=xml_path,
                  current=probe["pools"], xml_current=_file(probe, xml_path))
@@ -89,22 +112,19 @@ def configure_nfs_server(settings: HostSettings, probe: dict):
         storage.directory(name=f"Export directory {directory} ({user}:{group} {mode})", path=directory,
                           user=user, group=group, mode=mode,
                           current=probe["pool_paths"]["dirs"].get(directory))
-    idmapd_changed = not digest_matches(_file(probe, cfg.IDMAPD_CONF), nfs.idmapd_conf(domain, family),
-                                        "644", "root", "root")
-    nfs.idmapd(name=f"NFSv4 ID mapping domain {domain}", domain=domain, os_family=family,
-               path=cfg.IDMAPD_CONF, current=_file(probe, cfg.IDMAPD_CONF))
+    idmapd = nfs.idmapd(name=f"NFSv4 ID mapping domain {domain}", domain=domain, os_family=family,
+               path=nfs.IDMAPD_CONF, current=_file(probe, nfs.IDMAPD_CONF))
     backend = settings.nfs_backend
-    config_path = cfg.GANESHA_CONF if backend == "ganesha" else cfg.EXPORTS_FILE
+    config_path = nfs.export_config_path(backend)
     options = list(settings.export_options)
-    nfs.export(name=f"Export {path} to {network} ({backend})", backend=backend, path=path,
+    export = nfs.export(name=f"Export {path} to {network} ({backend})", backend=backend, path=path,
                network=network, options=options, domain=domain, config_path=config_path,
                current=_file(probe, config_path))
-    config_changed = backend == "ganesha" and not digest_matches(
-        _file(probe, config_path), nfs.ganesha_config(path, network, options, domain), "644", "root", "root")
-    unit = cfg.server_unit(backend)
+    unit = nfs.server_unit(backend)
     services.service(name=f"NFS server {unit}: enabled, running", unit=unit,
                      current=_unit(probe, unit), running=True, enabled=True,
-                     restart=idmapd_changed or config_changed)
+                     # The kernel server re-reads its exports (exportfs -ra); Ganesha restarts.
+                     restart=idmapd.changed or (backend == "ganesha" and export.changed))
 
 
 @deploy("Secondary storage pool")
@@ -118,10 +138,10 @@ def configure_secondary_pool(settings: HostSettings, probe: dict, all_settings: 
     family = probe["os"]["family"]
     domain = settings.idmap_domain
     nfs.idmapd(name=f"NFSv4 ID mapping domain {domain}", domain=domain, os_family=family,
-               path=cfg.IDMAPD_CONF, current=_file(probe, cfg.IDMAPD_CONF))
+               path=nfs.IDMAPD_CONF, current=_file(probe, nfs.IDMAPD_CONF))
     what = nfs.mount_source(server.cluster_address, server.nfs_export_path)
-    unit = cfg.mount_unit_name(where)
-    unit_path = cfg.mount_unit_path(where)
+    unit = nfs.mount_unit_name(where)
+    unit_path = nfs.mount_unit_path(where)
     client = probe["nfs_client"]
     nfs.mount_unit_file(name=f"NFS mount {what} at {where}", path=unit_path, what=what, where=where,
                         options=list(settings.nfs_mount_options), timeout=settings.nfs_mount_timeout,
@@ -133,7 +153,7 @@ def configure_secondary_pool(settings: HostSettings, probe: dict, all_settings: 
                      running=client["supported"], enabled=True)
     if not client["supported"]:
         return  # reported by nfs.mount_unit_file: the pool stays undefined
-    xml_path = cfg.pool_xml_path(settings.secondary_pool_name)
+    xml_path = storage.pool_xml_path(settings.secondary_pool_name)
     pool_path = settings.secondary_pool_path
     storage.pool(name=f"libvirt pool {settings.secondary_pool_name} at {pool_path} (NFS)",
                  pool_name=settings.secondary_pool_name, path=pool_path, xml_path=xml_path,

@@ -13,43 +13,40 @@ from pyinfra.api import deploy
 from facts.host import PROBED_RELEASES, HostProbe
 from operations import accounts, iommu, kvm, packages, preflight
 
-from . import config_storage, deploy_kvm, deploy_management, deploy_network, deploy_storage
+from . import deploy_kvm, deploy_management, deploy_network, deploy_storage
+from .needs import Needs
+from .needs import needs as needs_of
 from .settings import HostSettings
 
 
-# The steps' modules, each with managed_paths(settings), units(settings) and
-# packages(settings, os_release): what the probe reads for a host.
-STEP_MODULES = (deploy_network, deploy_kvm, config_storage, deploy_management)
+# The steps' modules, each with ``needs(settings, platform)`` (cluster.needs):
+# what the probe reads for a host, and the packages it installs.
+STEP_MODULES = (deploy_network, deploy_kvm, deploy_storage, deploy_management)
 
-def host_packages(settings: HostSettings, os_release: dict, network_backend: str | None = None
-                  ) -> list[str]:
-    """Every package the host's steps need, for its distribution (with the
-    network backend it uses; None: those of every backend it may use)."""
+
+def host_needs(settings: HostSettings, platform: dict) -> Needs:
+    """Every step's needs for this host on ``platform`` (its distribution, and
+    the network backend it uses; without one: every backend it may use)."""
     # A minimal install has no sudo: the role account's sudo rule needs it (and visudo).
-    names: list[str] = ["sudo"] if settings.role_account_sudo else []
+    total = needs_of(packages=["sudo"] if settings.role_account_sudo else [])
     for module in STEP_MODULES:
-        if module is deploy_network:
-            names += module.packages(settings, os_release, network_backend)
-        else:
-            names += module.packages(settings, os_release)
-    return list(dict.fromkeys(names))
+        total += module.needs(settings, platform)
+    return total
 
 
 def probe_arguments(settings: HostSettings) -> dict:
-    """What the probe reads for this host: the files, units, packages, kernel
-    keys and storage paths of every step the host runs."""
-    files: list[str] = []
-    units: list[str] = []
-    for module in STEP_MODULES:
-        files += module.managed_paths(settings)
-        units += module.units(settings)
-    packages = {release["family"]: host_packages(settings, release) for release in PROBED_RELEASES}
+    """What the probe reads for this host: the steps' needs for every family
+    it may be (the probe runs before the distribution is known)."""
+    per_release = [(release, host_needs(settings, release)) for release in PROBED_RELEASES]
+    files = {path for _release, needs in per_release for path in needs.files}
+    units = {unit for _release, needs in per_release for unit in needs.units}
     return {
-        "files": tuple(sorted(set(files))),
-        "units": tuple(sorted({unit if "." in unit else f"{unit}.service" for unit in units})),
-        "packages": {family: sorted(set(names)) for family, names in packages.items()},
-        "sysctl": tuple(deploy_kvm.sysctl_keys(settings)) if settings.in_group("kvm_nodes") else (),
-        "pool_paths": tuple(deploy_storage.probe_paths(settings)),
+        "files": tuple(sorted(files)),
+        "units": tuple(sorted(unit if "." in unit else f"{unit}.service" for unit in units)),
+        "packages": {release["family"]: sorted(set(needs.packages)) for release, needs in per_release},
+        "sysctl": tuple(sorted({key for _release, needs in per_release for key in needs.sysctl})),
+        "pool_paths": tuple(dict.fromkeys(path for _release, needs in per_release
+                                          for path in needs.directories)),
         "mount_point": settings.secondary_mount,
         "hypervisor": settings.in_group("kvm_nodes"),
     }
@@ -106,7 +103,7 @@ def install_packages(settings: HostSettings, probe: dict, all_settings: dict):
     backend = deploy_network.backend_of(settings, all_settings, probe)
     packages.install(
         name="Install the packages of this host's steps",
-        packages=host_packages(settings, probe["os"], backend),
+        packages=list(host_needs(settings, {**probe["os"], "network_backend": backend}).packages),
         current=probe["packages"],
         os_family=probe["os"]["family"],
         os_major=probe["os"]["major"],

@@ -31,9 +31,10 @@ from gevent.threadpool import ThreadPool  # noqa: E402
 from pyinfra.context import ctx_host  # noqa: E402
 
 from facts.iommu import is_configured, missing_args  # noqa: E402
+from operations import nfs  # noqa: E402
 from operations.preflight import evaluate  # noqa: E402
 
-from . import config_network, config_storage, deploys, dns_query, libvirt_remote, session  # noqa: E402
+from . import config_network, deploys, dns_query, libvirt_remote, session  # noqa: E402
 
 
 def bridge_state(settings, probe: dict) -> str | None:
@@ -57,7 +58,7 @@ def bridge_problem(settings, bridge: str | None) -> str | None:
 
 def nfs_state(settings, probe: dict) -> str | None:
     if settings.in_group("nfs_server"):
-        unit = config_storage.server_unit(settings.nfs_backend)
+        unit = nfs.server_unit(settings.nfs_backend)
         active = probe["services"].get(unit, {}).get("active")
         return f"export {settings.nfs_backend} {active or 'unknown'}"
     if settings.in_group("kvm_nodes"):

@@ -20,6 +20,39 @@ from ._files import digest_matches, put_file
 from ._log import warn_once
 from ._render import render
 
+IDMAPD_CONF = "/etc/idmapd.conf"
+EXPORTS_FILE = "/etc/exports.d/kvm-cluster.exports"
+GANESHA_CONF = "/etc/ganesha/ganesha.conf"
+
+
+def server_unit(backend: str) -> str:
+    """nfs-server.service on Debian (nfs-kernel-server is an alias of it) and RHEL."""
+    return "nfs-ganesha.service" if backend == "ganesha" else "nfs-server.service"
+
+
+def export_config_path(backend: str) -> str:
+    return GANESHA_CONF if backend == "ganesha" else EXPORTS_FILE
+
+
+def mount_unit_name(path: str) -> str:
+    """systemd's unit name for a mount point (``systemd-escape --path --suffix=mount``)."""
+    trimmed = path.strip("/")
+    if not trimmed:
+        return "-.mount"
+    out = []
+    for index, char in enumerate(trimmed):
+        if char == "/":
+            out.append("-")
+        elif char.isascii() and (char.isalnum() or char in ":_" or (char == "." and index > 0)):
+            out.append(char)
+        else:
+            out.extend(f"\\x{byte:02x}" for byte in char.encode())
+    return "".join(out) + ".mount"
+
+
+def mount_unit_path(path: str) -> str:
+    return f"/etc/systemd/system/{mount_unit_name(path)}"
+
 
 EVERYONE = ("the export is never open to everyone: give the cluster network, like "
             "172.30.10.0/24 (or leave it unset for cluster_network)")

@@ -21,6 +21,14 @@ from ._files import put_file
 from ._render import render
 from ._log import error_once, fail_command
 
+# Where the deploy keeps the pool definitions it renders (virsh pool-define reads them).
+POOL_XML_DIR = "/etc/kvm-cluster/storage"
+APPARMOR_LOCAL = "/etc/apparmor.d/local/abstractions/libvirt-qemu"
+
+
+def pool_xml_path(pool: str) -> str:
+    return f"{POOL_XML_DIR}/pool-{pool}.xml"
+
 def pool_xml(pool_name: str, path: str) -> str:
     """The libvirt XML of a ``dir`` pool (``virsh pool-define`` input)."""
     return render("storage/pool.xml.j2", pool_name=pool_name, path=path)

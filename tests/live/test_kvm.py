@@ -2,7 +2,6 @@
 reachable as the role account over SSH with libvirt-python."""
 
 import libvirt
-import pytest
 
 import lab
 

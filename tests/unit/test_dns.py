@@ -107,14 +107,17 @@ def test_other_network_and_domain():
 
 def test_probe_plan_per_role():
     settings = cluster()
-    assert step.managed_paths(settings["mgmt01"]) == [
-        "/etc/chrony/chrony.conf", "/etc/systemd/system/chrony.service.d/kvm-cluster.conf",
-        "/etc/chrony.conf", "/etc/systemd/system/chronyd.service.d/kvm-cluster.conf",
-        "/etc/dnsmasq.d/kvm-cluster.conf", "/etc/clustershell/groups",
-    ]
-    assert step.managed_paths(settings["kvm01"]) == step.managed_paths(settings["mgmt01"])[:4]
-    assert step.units(settings["mgmt02"]) == ["chrony.service", "chronyd.service", "dnsmasq.service"]
-    assert step.units(settings["kvm01"]) == ["chrony.service", "chronyd.service"]
-    for family in ("debian", "rhel"):
-        assert step.packages(settings["mgmt01"], {"family": family}) == ["dnsmasq", "chrony", "clustershell"]
-    assert step.packages(settings["kvm01"], {"family": "debian"}) == ["chrony"]
+    debian, rhel = {"family": "debian"}, {"family": "rhel"}
+    master = step.needs(settings["mgmt01"], debian)
+    assert master.files == ("/etc/chrony/chrony.conf",
+                            "/etc/systemd/system/chrony.service.d/kvm-cluster.conf",
+                            "/etc/dnsmasq.d/kvm-cluster.conf", "/etc/clustershell/groups")
+    assert step.needs(settings["mgmt01"], rhel).files[:2] == (
+        "/etc/chrony.conf", "/etc/systemd/system/chronyd.service.d/kvm-cluster.conf")
+    assert step.needs(settings["kvm01"], debian).files == master.files[:2]
+    assert step.needs(settings["mgmt02"], debian).units == ("chrony.service", "dnsmasq.service")
+    assert step.needs(settings["mgmt02"], rhel).units == ("chronyd.service", "dnsmasq.service")
+    assert step.needs(settings["kvm01"], rhel).units == ("chronyd.service",)
+    for family in (debian, rhel):
+        assert step.needs(settings["mgmt01"], family).packages == ("dnsmasq", "chrony", "clustershell")
+    assert step.needs(settings["kvm01"], debian).packages == ("chrony",)

@@ -4,9 +4,9 @@ SELinux, the probe's needs (paths, units, packages), libvirt_remote helpers."""
 import pytest
 
 from cluster import config_storage as cfg
-from cluster import libvirt_remote, settings as model
+from cluster import deploy_storage, libvirt_remote, settings as model
 from cluster.settings import ConfigError
-from operations import storage
+from operations import nfs, storage
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr0Wd8aZ1dm6Uq3UwM3ZiJ0m6yO5Z3y7V2n0cTm1k2a admin@mgmt01"
 
@@ -178,24 +178,29 @@ def test_selinux_only_where_enabled_and_needed():
 ])
 def test_packages(os_release, node, server):
     hosts = model.validate(cluster())
-    assert cfg.packages(hosts["kvm01"], os_release) == node
-    assert cfg.packages(hosts["mgmt01"], os_release) == server
+    assert list(deploy_storage.needs(hosts["kvm01"], os_release).packages) == node
+    assert list(deploy_storage.needs(hosts["mgmt01"], os_release).packages) == server
     ganesha = model.validate(cluster(mgmt01={"nfs_backend": "ganesha"}))["mgmt01"]
-    assert cfg.packages(ganesha, os_release) == ["nfs-ganesha", "nfs-ganesha-vfs"]
+    assert list(deploy_storage.needs(ganesha, os_release).packages) == ["nfs-ganesha", "nfs-ganesha-vfs"]
 
 
-def test_managed_paths_and_units():
+def test_the_probe_reads_the_files_units_and_directories_of_each_role():
     hosts = model.validate(cluster(mgmt01={"nfs_backend": "ganesha"}))
-    assert cfg.managed_paths(hosts["kvm01"]) == [
+    debian = {"family": "debian"}
+    node = deploy_storage.needs(hosts["kvm01"], debian)
+    assert node.files == (
         "/etc/kvm-cluster/storage/pool-default.xml", "/etc/kvm-cluster/storage/pool-secondary.xml",
         "/etc/systemd/system/secondary.mount", "/etc/apparmor.d/local/abstractions/libvirt-qemu",
-        "/etc/idmapd.conf"]
-    assert cfg.managed_paths(hosts["mgmt01"]) == ["/etc/idmapd.conf", "/etc/ganesha/ganesha.conf"]
-    assert cfg.units(hosts["kvm01"]) == ["secondary.mount"]
-    assert cfg.units(hosts["mgmt01"]) == ["nfs-ganesha.service"]
-    kernel = model.validate(cluster())["mgmt01"]
-    assert cfg.managed_paths(kernel)[-1] == "/etc/exports.d/kvm-cluster.exports"
-    assert cfg.units(kernel) == ["nfs-server.service"]
+        "/etc/idmapd.conf")
+    assert node.units == ("secondary.mount",)
+    assert node.directories == ("/data01/primary", "/secondary")
+    server = deploy_storage.needs(hosts["mgmt01"], debian)
+    assert server.files == ("/etc/idmapd.conf", "/etc/ganesha/ganesha.conf")
+    assert server.units == ("nfs-ganesha.service",)
+    assert server.directories == ("/data01/secondary", "/data01/secondary/images")
+    kernel = deploy_storage.needs(model.validate(cluster())["mgmt01"], debian)
+    assert kernel.files[-1] == "/etc/exports.d/kvm-cluster.exports"
+    assert kernel.units == ("nfs-server.service",)
 
 
 @pytest.mark.parametrize("path, unit", [
@@ -204,7 +209,7 @@ def test_managed_paths_and_units():
     ("/srv/a.b/c d", "srv-a.b-c\\x20d.mount"), ("/var/lib/é", "var-lib-\\xc3\\xa9.mount"),
 ])
 def test_mount_unit_name_is_systemd_escape(path, unit):
-    assert cfg.mount_unit_name(path) == unit
+    assert nfs.mount_unit_name(path) == unit
 
 
 def test_libvirt_uri_checks_host_keys_with_libssh():
