@@ -1,7 +1,7 @@
 # The stable interface of this project; ./run installs what make needs on a
 # fresh Debian machine, then calls these targets.
 #   make demo               lab up, dry-run with diffs, deploy, per-host summary, VM smoke test
-#   make smoke              boot a small VM on every KVM node of the lab (python -m cluster.smoke)
+#   make smoke              boot a small VM on every KVM node of the lab (python -m report.smoke)
 #   make test               the whole test suite (unit + live lab)
 #   make lab-up [NODES=N] [PERSONAS="kvm01=minimal ..."]
 #                           start the Docker lab (2 masters + N KVM nodes, each host
@@ -38,15 +38,15 @@ demo: lab-up
 	@echo "==> Applying the deploy"
 	$(PYINFRA) -y $(LAB_INVENTORY) deploy.py
 	@echo "==> Per-host summary"
-	$(PY) -m cluster.report $(LAB_INVENTORY)
+	$(PY) -m report.summary $(LAB_INVENTORY)
 	@echo "==> A VM on every KVM node (smoke test)"
-	$(PY) -m cluster.smoke $(LAB_INVENTORY)
+	$(PY) -m report.smoke $(LAB_INVENTORY)
 
 report: venv
-	$(PY) -m cluster.report $(LAB_INVENTORY)
+	$(PY) -m report.summary $(LAB_INVENTORY)
 
 smoke: venv
-	$(PY) -m cluster.smoke $(LAB_INVENTORY)
+	$(PY) -m report.smoke $(LAB_INVENTORY)
 
 unit: venv
 	$(PY) -m pytest -m 'not lab'
@@ -55,4 +55,4 @@ test: venv
 	$(PY) -m pytest
 
 bench: venv
-	$(PY) -m cluster.bench
+	$(PY) -m lab.bench

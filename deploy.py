@@ -4,21 +4,20 @@
     pyinfra inventory.py deploy.py --dry --diff    # show what would change
     pyinfra inventory.py deploy.py --limit kvm_nodes
 
-The configuration of every host is validated first (cluster.settings): a bad
+The configuration of every host is validated first (cluster.model.settings): a bad
 value stops the run before any host is changed.
 """
 
 from pyinfra import host, state
 
-from cluster import deploys
-from cluster.connection import lost_connection_fails_the_host
-from cluster.speed import cheap_call_sites
-from cluster.deploy_firewall import configure_firewall
-from cluster.deploy_kvm import configure_kvm
-from cluster.deploy_management import configure_management
-from cluster.deploy_network import configure_network
-from cluster.deploy_storage import configure_nfs_server, configure_primary_pool, configure_secondary_pool
-from cluster.settings import cluster_settings
+from cluster.steps import common as deploys
+from cluster.pyinfra_patches import cheap_call_sites, lost_connection_fails_the_host
+from cluster.steps.firewall import configure_firewall
+from cluster.steps.kvm import configure_kvm
+from cluster.steps.management import configure_management
+from cluster.steps.network import configure_network
+from cluster.steps.storage import configure_nfs_server, configure_primary_pool, configure_secondary_pool
+from cluster.model.settings import cluster_settings
 
 lost_connection_fails_the_host()
 cheap_call_sites()

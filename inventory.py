@@ -2,7 +2,7 @@
 
 Every module-level list is a pyinfra group. Host data here is only how to
 reach a host; everything else is in group_data/ (validated by
-cluster.settings before any host is touched). Addresses follow the seed's
+cluster.model.settings before any host is touched). Addresses follow the seed's
 example network (172.30.10.0/24: masters .11 and .12, nodes from .41).
 
     pyinfra inventory.py deploy.py --dry --diff

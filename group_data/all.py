@@ -1,4 +1,4 @@
-"""Settings for every host. Each key is checked by cluster/settings.py.
+"""Settings for every host. Each key is checked by cluster/model/settings.py.
 
 Override per group in group_data/<group>.py, per host in the inventory, or
 for one run with ``--data key=value``.

@@ -2,7 +2,7 @@
 
 # Preflight: for each check, "fail" stops this host before any change,
 # "warn" reports and goes on. Checks: cpu_virtualization, kvm_device, iommu,
-# grub, data_volume, virt_host_validate (defaults in cluster/settings.py).
+# grub, data_volume, virt_host_validate (defaults in cluster/model/settings.py).
 preflight_policy = {
     "cpu_virtualization": "fail",
     "data_volume": "fail",

@@ -18,7 +18,6 @@ from pyinfra.api import QuoteString, StringCommand
 from ._render import render
 
 if TYPE_CHECKING:
-    from ._network_backends import Rendered
     from ._network_plan import NetworkPlan
 
 SCRIPT = "/usr/local/sbin/kvm-cluster-net"
@@ -64,8 +63,9 @@ def _sh_lines(paths) -> list[str]:
     return [path.replace("'", "'\\''") for path in paths]
 
 
-def transaction(plan: NetworkPlan, rendered: Rendered, timeout: int, txn: str) -> str:
-    """The transaction file the host script sources (:data:`PLAN_FILE`)."""
+def transaction(plan: NetworkPlan, rendered, timeout: int, txn: str) -> str:
+    """The transaction file the host script sources (:data:`PLAN_FILE`): ``rendered``
+    (a backend's ``Rendered``) gives its files and commands."""
     return render(
         "network/transaction.sh.j2", txn=txn, backend=rendered.backend, bridge=plan.bridge,
         address=plan.address, timeout=timeout, nm_stop=rendered.nm_stop,

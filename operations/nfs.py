@@ -154,7 +154,7 @@ def export(backend: str, path: str, network: str, options: list[str], domain: st
       ganesha.conf; the service restart is the caller's, on change)
     + path: the exported directory
     + network: the clients' network, e.g. ``172.30.10.0/24``
-    + options: exports(5) options (see cluster.config_storage.export_options)
+    + options: exports(5) options (see cluster.model.storage.export_options)
     + domain: the NFSv4 ID mapping domain (named in ganesha.conf)
     + config_path: ``/etc/exports.d/kvm-cluster.exports`` or ``/etc/ganesha/ganesha.conf``
     + current: the digest of ``config_path`` (``facts.files``)

@@ -20,7 +20,7 @@ dhcp_router = "172.30.10.1"
 dns_upstream = ["127.0.0.11"]
 # The lab key logs in as the role account too (tests connect as kvm-mgr).
 role_account_keys = [(_STATE / "id_ed25519.pub").read_text().strip()]
-# The VM smoke test's entry for each KVM node (python -m cluster.smoke), from
+# The VM smoke test's entry for each KVM node (python -m report.smoke), from
 # the node's number: kvm01 gets smoke-kvm01 at .201 with MAC 52:54:00:1e:0c:01.
 vms = [{"name": f"smoke-{host['name']}", "ip": f"172.30.10.{200 + int(host['name'][3:])}",
         "mac": f"52:54:00:1e:0c:{int(host['name'][3:]):02x}"}

@@ -44,7 +44,7 @@ def read(host: str, path: str) -> str:
 
 
 def test_report_reads_the_real_hosts(converged):
-    result = subprocess.run([sys.executable, "-m", "cluster.report", "lab/inventory.py", "--json"],
+    result = subprocess.run([sys.executable, "-m", "report.summary", "lab/inventory.py", "--json"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     rows = {row["host"]: row for row in json.loads(result.stdout)}
     assert sorted(rows) == sorted(h.name for h in lab.hosts())

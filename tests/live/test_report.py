@@ -11,7 +11,7 @@ from .conftest import ROOT
 
 
 def report(*args):
-    result = subprocess.run([sys.executable, "-m", "cluster.report", "lab/inventory.py", *args],
+    result = subprocess.run([sys.executable, "-m", "report.summary", "lab/inventory.py", *args],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     return result
 

@@ -16,7 +16,7 @@ from .conftest import ROOT
 
 
 def smoke(*args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "cluster.smoke", "lab/inventory.py", *args],
+    return subprocess.run([sys.executable, "-m", "report.smoke", "lab/inventory.py", *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
@@ -77,7 +77,7 @@ def test_an_interrupted_run_leaves_nothing_behind(converged):
     import signal
     import time
 
-    process = subprocess.Popen([sys.executable, "-m", "cluster.smoke", "lab/inventory.py"], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "report.smoke", "lab/inventory.py"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     node = lab.state().group("kvm_nodes")[0].name
     deadline = time.monotonic() + 120

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import lab
-from cluster import libvirt_remote
+from report import libvirt_remote
 
 from .conftest import deploy, etc_checksums, planned_changes
 

@@ -2,8 +2,9 @@
 
 import json
 
-from cluster import config_management, settings as model
-from cluster import deploy_management as step
+from cluster.model import management as config_management
+from cluster.model import settings as model
+from cluster.steps import management as step
 from operations import dns
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr0Wd8aZ1dm6Uq3UwM3ZiJ0m6yO5Z3y7V2n0cTm1k2a admin@mgmt01"

@@ -3,8 +3,8 @@ naming the host, the key, the entry and what is wrong."""
 
 import pytest
 
-from cluster import settings as model
-from cluster.settings import ConfigError
+from cluster.model import settings as model
+from cluster.model.settings import ConfigError
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr0Wd8aZ1dm6Uq3UwM3ZiJ0m6yO5Z3y7V2n0cTm1k2a admin@mgmt01"
 VM1 = {"name": "vm01", "mac": "52:54:00:aa:00:01", "ip": "172.30.10.101"}

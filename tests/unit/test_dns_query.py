@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from cluster.dns_query import build_query, parse_response
+from report.dns_query import build_query, parse_response
 
 
 def test_query_packet():

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from cluster.settings import ConfigError, validate
+from cluster.model.settings import ConfigError, validate
 from operations.kvm import (kvm_packages, libvirt_layout, render_libvirt_conf, render_libvirtd_conf,
                             render_sysctl, sysctl_plan)
 from operations.packages import packages_to_install

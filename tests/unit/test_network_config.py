@@ -3,8 +3,9 @@ data refused before any change, naming host, key and value."""
 
 import pytest
 
-from cluster import config_network, settings as model
-from cluster.settings import ConfigError, validate
+from cluster.model import network as config_network
+from cluster.model import settings as model
+from cluster.model.settings import ConfigError, validate
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr0Wd8aZ1dm6Uq3UwM3ZiJ0m6yO5Z3y7V2n0cTm1k2a admin@mgmt01"
 

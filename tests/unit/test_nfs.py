@@ -3,7 +3,7 @@ mount unit, and the deploy's decisions for Debian, Ubuntu and RHEL."""
 
 import pytest
 
-from cluster import config_storage as cfg
+from cluster.model import storage as cfg
 from operations import nfs
 
 DEFAULTS = list(cfg.export_options([]))

@@ -1,7 +1,7 @@
 """chrony: the masters serve the cluster, every other host follows them."""
 
-from cluster import settings as model
-from cluster import deploy_management as step
+from cluster.model import settings as model
+from cluster.steps import management as step
 from operations import ntp
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr0Wd8aZ1dm6Uq3UwM3ZiJ0m6yO5Z3y7V2n0cTm1k2a admin@mgmt01"

@@ -3,7 +3,7 @@ names the host, the key, the value and what is expected."""
 
 import pytest
 
-from cluster.settings import PREFLIGHT_DEFAULTS, ConfigError, validate
+from cluster.model.settings import PREFLIGHT_DEFAULTS, ConfigError, validate
 
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr0Wd8aZ1dm6Uq3UwM3ZiJ0m6yO5Z3y7V2n0cTm1k2a admin@mgmt01"
@@ -208,7 +208,7 @@ def _probe_with(links, tools=("ifup",), os_release=None):
 
 
 def test_host_facts_refuse_data_before_any_change():
-    from cluster.deploy_network import data_problems
+    from cluster.steps.network import data_problems
 
     eth0 = {"kind": "ether", "master": None, "mtu": 1500, "mac": "52:54:00:00:00:01", "up": True,
             "ipv4": ["172.30.10.11/24"], "ipv6": []}
@@ -222,7 +222,7 @@ def test_host_facts_refuse_data_before_any_change():
 
 
 def test_a_backend_the_host_cannot_run_is_refused_before_any_change():
-    from cluster.deploy_network import data_problems
+    from cluster.steps.network import data_problems
 
     eth0 = {"kind": "ether", "master": None, "mtu": 1500, "mac": "52:54:00:00:00:01", "up": True,
             "ipv4": ["172.30.10.41/24"], "ipv6": []}

@@ -10,7 +10,7 @@ import base64
 
 import pytest
 
-from cluster.settings import ConfigError, validate
+from cluster.model.settings import ConfigError, validate
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr0Wd8aZ1dm6Uq3UwM3ZiJ0m6yO5Z3y7V2n0cTm1k2a admin@mgmt01"
 
@@ -178,7 +178,7 @@ def test_a_cluster_wide_key_may_not_differ_between_hosts(key, first, second):
 def test_a_group_data_file_for_no_group_is_refused():
     from pyinfra.api import Inventory
 
-    from cluster.settings import unused_group_data
+    from cluster.model.settings import unused_group_data
 
     inventory = Inventory((["mgmt01", "kvm01"], {}), masters=(["mgmt01"], {}), kvm_nodes=(["kvm01"], {}),
                           master=([], {"dns_upstream": ["9.9.9.9"]}))
@@ -217,9 +217,10 @@ def test_a_whole_rsa_key_passes():
 def test_every_pattern_matches_the_whole_string():
     """``re.match`` with ``$`` also matches before a final newline: each
     validator must refuse a value with one, even called on its own."""
-    from cluster import config_kvm, config_storage
-    from cluster import fields as f
-    from cluster.fields import Invalid
+    from cluster.model import kvm as config_kvm
+    from cluster.model import storage as config_storage
+    from cluster.model import fields as f
+    from cluster.model.fields import Invalid
 
     cases = [(f.hostname, "vm01\n"), (f.domain_name, "cluster.lan\n"), (f.mac_address, "52:54:00:aa:00:01\n"),
              (f.interface_name, "eth0\n"), (f.account_name, "kvm-mgr\n"), (f.group_names, ["libvirt\n"]),
@@ -233,14 +234,14 @@ def test_every_pattern_matches_the_whole_string():
 
 
 def test_the_configuration_reference_is_the_models():
-    from cluster import reference
+    from cluster.model import reference
 
     assert reference.DOCUMENT.read_text() == reference.render(), \
-        "docs/configuration.md differs from the model: run python -m cluster.reference"
+        "docs/configuration.md differs from the model: run python -m cluster.model.reference"
 
 
 def test_every_key_says_its_default_and_where_it_acts():
-    from cluster.settings import FIELDS
+    from cluster.model.settings import FIELDS
 
     for spec in FIELDS:
         assert spec.help and spec.where, spec.key
@@ -267,7 +268,7 @@ def test_each_derived_value_is_resolved_once_by_the_model():
 
 
 def test_the_report_checks_br0_against_the_address_br0_carries():
-    from cluster.report import bridge_problem, bridge_state
+    from report.summary import bridge_problem, bridge_state
 
     other = validate(cluster(per_host={"kvm02": {"bridge_address": "172.30.10.99/24"}}))["kvm02"]
     found = bridge_state(other, {"interfaces": {"links": {"br0": {"ipv4": ["172.30.10.99/24"]}}}})

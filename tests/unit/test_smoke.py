@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from cluster import report, smoke
+from report import summary as report
+from report import smoke
 
 CONSOLE = """\
 [    0.000000] Linux version 6.1.0-28-cloud-amd64

@@ -3,9 +3,11 @@ SELinux, the probe's needs (paths, units, packages), libvirt_remote helpers."""
 
 import pytest
 
-from cluster import config_storage as cfg
-from cluster import deploy_storage, libvirt_remote, settings as model
-from cluster.settings import ConfigError
+from cluster.model import storage as cfg
+from cluster.steps import storage as deploy_storage
+from report import libvirt_remote
+from cluster.model import settings as model
+from cluster.model.settings import ConfigError
 from operations import nfs, storage
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr0Wd8aZ1dm6Uq3UwM3ZiJ0m6yO5Z3y7V2n0cTm1k2a admin@mgmt01"

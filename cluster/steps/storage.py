@@ -12,10 +12,10 @@ from pyinfra.api import deploy
 from operations import nfs, services, storage
 from operations._log import warn_once
 
-from . import config_storage as cfg
+from cluster.model import storage as cfg
 from .needs import Needs
 from .needs import needs as needs_of
-from .settings import HostSettings
+from cluster.model.settings import HostSettings
 
 PRIMARY_OWNER = ("root", "kvm", "775")
 

@@ -1,4 +1,4 @@
-"""Cluster readiness: ``python -m cluster.report INVENTORY [--json]`` (``make report``).
+"""Cluster readiness: ``python -m report.summary INVENTORY [--json]`` (``make report``).
 
 One row per host of an inventory: virtualization extensions, IOMMU active
 and configured, reboot pending, the bridge and its address, NetworkManager,
@@ -34,7 +34,10 @@ from facts.iommu import is_configured, missing_args  # noqa: E402
 from operations import nfs  # noqa: E402
 from operations.preflight import evaluate  # noqa: E402
 
-from . import config_network, deploys, dns_query, libvirt_remote, session  # noqa: E402
+from cluster.model import network as config_network  # noqa: E402
+from cluster.steps import common as deploys  # noqa: E402
+
+from . import dns_query, libvirt_remote, session  # noqa: E402
 
 
 def bridge_state(settings, probe: dict) -> str | None:

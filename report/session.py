@@ -10,7 +10,7 @@ from pyinfra.api.connect import connect_all
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
-from .settings import cluster_settings
+from cluster.model.settings import cluster_settings
 
 
 def connect(inventory_path: str):

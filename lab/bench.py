@@ -1,4 +1,4 @@
-"""Benchmark the deploy against the lab: ``python -m cluster.bench [--nodes 3 5 ...]``.
+"""Benchmark the deploy against the lab: ``python -m lab.bench [--nodes 3 5 ...]``.
 
 For each lab size (2 masters + N KVM nodes): a full converge on a fresh lab,
 then the median wall time of no-op re-runs and of ``--dry --diff``, and the

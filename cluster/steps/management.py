@@ -16,7 +16,7 @@ from operations._log import warn_once
 
 from .needs import Needs
 from .needs import needs as needs_of
-from .settings import GROUPS, HostSettings
+from cluster.model.settings import GROUPS, HostSettings
 
 
 def needs(settings: HostSettings, platform: dict) -> Needs:

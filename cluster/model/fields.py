@@ -34,7 +34,7 @@ def _everywhere(settings) -> bool:
 class Field:
     """One configuration key: its default (``shown_default`` says it in words),
     its validator, what it does (docs/configuration.md is generated from
-    ``help`` by ``python -m cluster.reference``), where it acts
+    ``help`` by ``python -m cluster.model.reference``), where it acts
     (``acts_on``, a predicate on a host's settings; ``where`` says it in words),
     and whether every host where it acts must have the same value
     (``cluster_wide``)."""

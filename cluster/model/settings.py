@@ -21,7 +21,10 @@ from typing import Any, Mapping
 
 from pyinfra.api.exceptions import PyinfraError
 
-from . import config_kvm, config_management, config_network, config_storage
+from . import kvm as config_kvm
+from . import management as config_management
+from . import network as config_network
+from . import storage as config_storage
 from . import fields as f
 from .fields import Field, Invalid, describe
 

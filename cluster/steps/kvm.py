@@ -11,7 +11,7 @@ from operations import kvm, preflight
 
 from .needs import Needs
 from .needs import needs as needs_of
-from .settings import HostSettings
+from cluster.model.settings import HostSettings
 
 
 def needs(settings: HostSettings, platform: dict) -> Needs:

@@ -1,7 +1,7 @@
 """The deploy's steps, as pyinfra ``@deploy`` functions.
 
 These are the only code that reads configuration (as validated
-:class:`cluster.settings.HostSettings`) and decides, per host, which
+:class:`cluster.model.settings.HostSettings`) and decides, per host, which
 operations to add with which explicit arguments.
 """
 
@@ -13,13 +13,16 @@ from pyinfra.api import deploy
 from facts.host import PROBED_RELEASES, HostProbe
 from operations import accounts, iommu, kvm, packages, preflight
 
-from . import deploy_kvm, deploy_management, deploy_network, deploy_storage
+from . import kvm as deploy_kvm
+from . import management as deploy_management
+from . import network as deploy_network
+from . import storage as deploy_storage
 from .needs import Needs
 from .needs import needs as needs_of
-from .settings import HostSettings
+from cluster.model.settings import HostSettings
 
 
-# The steps' modules, each with ``needs(settings, platform)`` (cluster.needs):
+# The steps' modules, each with ``needs(settings, platform)`` (cluster.steps.needs):
 # what the probe reads for a host, and the packages it installs.
 STEP_MODULES = (deploy_network, deploy_kvm, deploy_storage, deploy_management)
 

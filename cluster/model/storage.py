@@ -6,7 +6,7 @@
   every KVM node, exported by the one host of the ``nfs_server`` group from
   ``nfs_export_path`` to ``nfs_export_network`` (the cluster network by default).
 
-``FIELDS`` join the model (cluster.settings); :func:`cluster_problems` holds
+``FIELDS`` join the model (cluster.model.settings); :func:`cluster_problems` holds
 the rules that span hosts. The rest are pure functions of the settings the
 deploy and the batched probe use: :func:`packages`, :func:`managed_paths`,
 :func:`units`, :func:`nfs_server`.

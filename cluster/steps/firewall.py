@@ -8,9 +8,10 @@ from pyinfra.api import deploy
 
 from operations import firewall
 
-from . import config_network
-from .deploy_network import interfaces_facts, uplink_devices
-from .settings import HostSettings
+from cluster.model import network as config_network
+from cluster.model.settings import HostSettings
+
+from .network import interfaces_facts, uplink_devices
 
 
 def wanted_services(settings: HostSettings) -> list[str]:

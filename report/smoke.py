@@ -1,4 +1,4 @@
-"""Prove each KVM node can host a VM: ``python -m cluster.smoke INVENTORY [--json]``.
+"""Prove each KVM node can host a VM: ``python -m report.smoke INVENTORY [--json]``.
 
 On every KVM node, in parallel, as a management tool would (libvirt-python
 over SSH, as the role account):
@@ -44,7 +44,9 @@ from pyinfra.api import StringCommand  # noqa: E402
 
 from operations._render import render  # noqa: E402
 
-from . import config_network, libvirt_remote, session  # noqa: E402
+from cluster.model import network as config_network  # noqa: E402
+
+from . import libvirt_remote, session  # noqa: E402
 
 WORK_DIR = "/var/lib/kvm-cluster/smoke"
 VOLUME_BYTES = 8 * 1024 * 1024
@@ -413,7 +415,7 @@ def render_table(runs: list[NodeRun]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cluster.smoke", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m report.smoke", description=__doc__.splitlines()[0])
     parser.add_argument("inventory")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--boot-timeout", type=int, default=BOOT_TIMEOUT,

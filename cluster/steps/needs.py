@@ -5,7 +5,7 @@ writes (their digests), the systemd units it runs (their state), the packages
 it installs, the kernel keys it sets and the directories it owns, for one
 platform (``{"family": "debian", "major": 12, "network_backend": "ifupdown"}``;
 the probe, which runs before the host's distribution is known, asks for every
-family it may be and reads the union). ``cluster.deploys`` combines them into
+family it may be and reads the union). ``cluster.steps.common`` combines them into
 the probe's arguments; nothing else decides what the probe reads.
 """
 

@@ -13,10 +13,10 @@ from pyinfra.api import deploy
 from facts.interfaces import Interfaces
 from operations import network
 
-from . import config_network as cfg
+from cluster.model import network as cfg
 from .needs import Needs
 from .needs import needs as needs_of
-from .settings import HostSettings
+from cluster.model.settings import HostSettings
 
 
 def interfaces_facts(probe: dict) -> dict:

@@ -1,10 +1,10 @@
 """The configuration reference (docs/configuration.md), generated from the model.
 
-    python -m cluster.reference            # rewrite docs/configuration.md
-    python -m cluster.reference --check    # exit 1 if it differs from the model
+    python -m cluster.model.reference            # rewrite docs/configuration.md
+    python -m cluster.model.reference --check    # exit 1 if it differs from the model
 
 Every key's default, where it acts, whether it is one value for the whole
-cluster and what it does come from its :class:`cluster.fields.Field`: the
+cluster and what it does come from its :class:`cluster.model.fields.Field`: the
 documentation cannot drift from what the model accepts.
 """
 
@@ -14,10 +14,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import config_kvm, config_management, config_network, config_storage
+from . import kvm as config_kvm
+from . import management as config_management
+from . import network as config_network
+from . import storage as config_storage
 from .settings import BASE_FIELDS
 
-DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 SECTIONS = (
     ("General, role account, preflight and IOMMU", BASE_FIELDS),
@@ -29,8 +32,8 @@ SECTIONS = (
 
 HEADER = """# Configuration reference
 
-Generated from the model (`cluster/settings.py`, `cluster/config_*.py`) by
-`python -m cluster.reference`; a test fails when this file and the model disagree.
+Generated from the model (`cluster/model/settings.py`, `cluster/model/*.py`) by
+`python -m cluster.model.reference`; a test fails when this file and the model disagree.
 
 All configuration is data, merged by pyinfra (later wins): `group_data/all.py`,
 `group_data/<group>.py`, host data in the inventory, `--data key=value` for one run. Every
@@ -58,14 +61,14 @@ def render() -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cluster.reference", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m cluster.model.reference", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only compare, exit 1 on a difference")
     args = parser.parse_args(argv)
     text = render()
     if args.check:
         current = DOCUMENT.read_text() if DOCUMENT.exists() else ""
         if current != text:
-            print(f"{DOCUMENT} differs from the model: run python -m cluster.reference", file=sys.stderr)
+            print(f"{DOCUMENT} differs from the model: run python -m cluster.model.reference", file=sys.stderr)
             return 1
         return 0
     DOCUMENT.write_text(text)
