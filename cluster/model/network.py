@@ -120,8 +120,8 @@ FIELDS = (
           "one the host cannot run fails its preflight",
           shown_default='`auto`'),
     Field("network_manager", "disable", f.choice(*NM_POLICIES),
-          "where another backend takes over: `disable` (stop and disable NetworkManager, as "
-          "the seed asks) or `keep` (leave it running, with the bridge's interfaces unmanaged)",
+          "where another backend takes over: `disable` (stop and disable NetworkManager, the "
+          "default) or `keep` (leave it running, with the bridge's interfaces unmanaged)",
           shown_default='`disable`'),
     Field("network_confirm_timeout", 60, f.integer(20, 3600),
           "seconds (20 to 3600) a host waits for the deploy's confirmation before it rolls its "
