@@ -10,14 +10,14 @@ value stops the run before any host is changed.
 
 from pyinfra import host, state
 
-from cluster.steps import common as deploys
+from cluster.model.settings import cluster_settings
 from cluster.pyinfra_patches import cheap_call_sites, lost_connection_fails_the_host
+from cluster.steps import common as deploys
 from cluster.steps.firewall import configure_firewall
 from cluster.steps.kvm import configure_kvm
-from cluster.steps.management import configure_management
+from cluster.steps.management import configure_clustershell, configure_dns, configure_ntp
 from cluster.steps.network import configure_network
 from cluster.steps.storage import configure_nfs_server, configure_primary_pool, configure_secondary_pool
-from cluster.model.settings import cluster_settings
 
 lost_connection_fails_the_host()
 cheap_call_sites()
@@ -28,7 +28,11 @@ probe = deploys.read_host(settings)
 deploys.run_preflight(settings, probe, all_settings)
 deploys.install_packages(settings, probe, all_settings)
 deploys.configure_role_account(settings, probe)
-configure_management(settings, probe, all_settings)
+if settings.in_group("masters"):
+    configure_dns(settings, probe, all_settings)
+configure_ntp(settings, probe)
+if settings.in_group("masters"):
+    configure_clustershell(settings, probe, all_settings)
 # After dnsmasq serves: every host's resolvers become the masters.
 configure_network(settings, probe, all_settings)
 configure_firewall(settings, probe, all_settings)

@@ -74,8 +74,6 @@ def chrony_conf(settings: HostSettings, os_family: str) -> str | None:
 
 @deploy("DNS and static DHCP")
 def configure_dns(settings: HostSettings, probe: dict, all_settings: dict[str, HostSettings]):
-    if not settings.in_group("masters"):
-        return
     if not settings.dns_upstream:
         warn_once("dns_upstream is empty: the masters answer for cluster names only, so no host "
                   "can resolve outside names (package archives, NTP pools); set dns_upstream")
@@ -98,7 +96,7 @@ def masters_left_out(all_settings: dict[str, HostSettings]) -> tuple[str, ...]:
 
 
 @deploy("NTP")
-def configure_ntp(settings: HostSettings, probe: dict, all_settings: dict[str, HostSettings]):
+def configure_ntp(settings: HostSettings, probe: dict):
     os_family = probe["os"]["family"]
     config = chrony_conf(settings, os_family)
     if config is None:
@@ -115,18 +113,8 @@ def configure_ntp(settings: HostSettings, probe: dict, all_settings: dict[str, H
 
 @deploy("ClusterShell groups")
 def configure_clustershell(settings: HostSettings, probe: dict, all_settings: dict[str, HostSettings]):
-    if not settings.in_group("masters"):
-        return
     clustershell.groups(
         name="ClusterShell groups from the inventory",
         content=clustershell.render_groups(inventory_groups(all_settings)),
         files=probe["files"],
     )
-
-
-def configure_management(settings: HostSettings, probe: dict, all_settings: dict[str, HostSettings]):
-    """The whole step, for any host: DNS/DHCP, NTP, ClusterShell where they
-    belong (the packages come with the deploy's package step)."""
-    configure_dns(settings, probe, all_settings)
-    configure_ntp(settings, probe, all_settings)
-    configure_clustershell(settings, probe, all_settings)

@@ -66,8 +66,6 @@ def _unit(probe: dict, unit: str) -> dict | None:
 
 @deploy("Primary storage pool")
 def configure_primary_pool(settings: HostSettings, probe: dict):
-    if not settings.in_group("kvm_nodes"):
-        return
     path = settings.primary_pool_path
     if not probe["data_volume"]["mounted"]:
         # Preflight set to "warn" let the host through: the pool is still never
@@ -97,8 +95,6 @@ def configure_primary_pool(settings: HostSettings, probe: dict):
 
 @deploy("NFS server")
 def configure_nfs_server(settings: HostSettings, probe: dict):
-    if not settings.in_group("nfs_server"):
-        return
     if not probe["data_volume"]["mounted"]:
         warn_once(f"data volume {settings.data_volume} is not mounted: the NFS export is not "
                   "created (it would land on the root filesystem)")
@@ -129,8 +125,6 @@ def configure_nfs_server(settings: HostSettings, probe: dict):
 
 @deploy("Secondary storage pool")
 def configure_secondary_pool(settings: HostSettings, probe: dict, all_settings: dict):
-    if not settings.in_group("kvm_nodes"):
-        return
     server = cfg.nfs_server(all_settings)
     if server is None:
         return  # no nfs_server in the inventory: the cluster has no secondary pool
