@@ -67,7 +67,8 @@ def role_account(user: str, public_keys: list[str], groups: list[str], sudo: boo
       (``libvirt`` and ``kvm`` before the KVM stack creates them is harmless)
     + sudo: install a passwordless sudo drop-in, checked with ``visudo -cf``
       before it is installed, so a bad rule can never lock sudo out
-    + current: the account as the host has it (``facts.accounts.RoleAccount``);
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``account``
+      (the account as the host has it, ``facts.accounts.RoleAccount``);
       when it already matches, nothing else is read from the host
 
     **Example:**
@@ -80,7 +81,8 @@ def role_account(user: str, public_keys: list[str], groups: list[str], sudo: boo
             groups=["libvirt", "kvm"],
         )
     """
-    if account_matches(current, user, public_keys, groups, sudo):
+    account = (current or {}).get("account")
+    if account_matches(account, user, public_keys, groups, sudo):
         host.noop(f"role account {user} is up to date")
         return
 
@@ -96,10 +98,10 @@ def role_account(user: str, public_keys: list[str], groups: list[str], sudo: boo
         public_keys=list(public_keys),
         delete_keys=True,
     )
-    if current and current.get("keys2"):
+    if account and account.get("keys2"):
         # Keys of its own: only public_keys may log in; nothing is lost.
         keys2 = f"{home_dir(user)}/.ssh/authorized_keys2"
-        backup = f"{BACKUP_DIR}/{user}.authorized_keys2.{current['keys2'][:12]}"
+        backup = f"{BACKUP_DIR}/{user}.authorized_keys2.{account['keys2'][:12]}"
         yield StringCommand("mkdir -p", BACKUP_DIR, "&& chmod 700", BACKUP_DIR, "&& mv -f",
                             QuoteString(keys2), QuoteString(backup))
 

@@ -29,12 +29,12 @@ def render_groups(groups: dict[str, list[str]]) -> str:
 
 
 @operation()
-def groups(content: str, files: dict, path: str = GROUPS_PATH):
+def groups(content: str, current: dict | None = None, path: str = GROUPS_PATH):
     """
     Install the ClusterShell groups file.
 
     + content: the file (:func:`render_groups`)
-    + files: ``probe["files"]`` (its digest; nothing is done when it matches)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``files`` (the file's digest; nothing is done when it matches)
     + path: the ``local`` source's groups file
 
     **Example:**
@@ -44,7 +44,8 @@ def groups(content: str, files: dict, path: str = GROUPS_PATH):
         clustershell.groups(
             name="ClusterShell groups",
             content=clustershell.render_groups({"kvm_nodes": ["kvm01", "kvm02"]}),
-            files=probe["files"],
+            current=probe,
         )
     """
+    files = (current or {}).get("files") or {}
     yield from or_noop(put_file(path, content, current=files.get(path)), f"{path} is in place")

@@ -76,14 +76,14 @@ def _vm(vm) -> dict:
 
 
 @operation()
-def dnsmasq(config: str, files: dict, services: dict, path: str = CONF_PATH, unit: str = UNIT,
+def dnsmasq(config: str, current: dict | None = None, path: str = CONF_PATH, unit: str = UNIT,
             masters_left_out: tuple = ()):
     """
     Install the cluster's dnsmasq configuration and keep dnsmasq running.
 
     + config: the file's content (:func:`render_dnsmasq_conf`)
-    + files: ``probe["files"]`` (digests of the managed files; ``path`` among them)
-    + services: ``probe["services"]`` (``unit`` among them)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``files`` (digests; ``path``
+      among them) and ``services`` (``unit`` among them)
     + path: where the drop-in goes (Debian and RHEL both read ``/etc/dnsmasq.d``)
     + unit: the dnsmasq service
     + masters_left_out: the other masters this run does not reach (``--limit``):
@@ -103,9 +103,10 @@ def dnsmasq(config: str, files: dict, services: dict, path: str = CONF_PATH, uni
         dns.dnsmasq(
             name="dnsmasq: DNS and static DHCP for the cluster",
             config=dns.render_dnsmasq_conf(...),
-            files=probe["files"], services=probe["services"],
+            current=probe,
         )
     """
+    files, services = (current or {}).get("files") or {}, (current or {}).get("services") or {}
     withheld = masters_left_out and not digest_matches(files.get(path), config, "644", "root", "root")
     message = (f"{path} is kept as it is (master {', '.join(masters_left_out)} is not in this run)"
                if withheld else f"{path} is in place and {unit} running")

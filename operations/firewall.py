@@ -56,15 +56,16 @@ def plan(wanted: list[str], zone_services: list[str], opened: list[str]) -> tupl
 
 
 @operation()
-def services(wanted: list[str], firewall: dict, interfaces: list[str]):
+def services(wanted: list[str], interfaces: list[str], current: dict | None = None):
     """
     Open exactly the firewalld services of the host's roles in the zone of its
     cluster interface; close the ones this deploy opened for a role the host
     no longer has. Nothing happens where firewalld does not run.
 
     + wanted: the firewalld services (:func:`role_services`)
-    + firewall: the host's ``firewall`` facts (``facts.firewall``)
     + interfaces: the host's cluster interface (and its bridge), to find their zone
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``firewall``
+      (``facts.firewall``)
 
     With ``--diff`` the change is shown as it will be made.
 
@@ -72,9 +73,10 @@ def services(wanted: list[str], firewall: dict, interfaces: list[str]):
 
     .. code:: python
 
-        firewall.services(wanted=["dns", "dhcp", "ntp"], firewall=probe["firewall"],
-                          interfaces=["br0", "eth0"])
+        firewall.services(wanted=["dns", "dhcp", "ntp"], interfaces=["br0", "eth0"],
+                          current=probe)
     """
+    firewall = (current or {}).get("firewall") or {}
     if not firewall.get("running"):
         host.noop("firewalld does not run here")
         return

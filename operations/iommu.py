@@ -127,17 +127,17 @@ def set_grub_variable(lines: list[str], variable: str, add: list[str]) -> str:
 
 
 @operation()
-def kernel_options(wanted: list[str], iommu_state: dict, os_family: str, reboot: bool = False):
+def kernel_options(wanted: list[str], os_family: str, reboot: bool = False, current: dict | None = None):
     """
     Add kernel options to GRUB's default command line without disturbing the others.
 
     + wanted: the kernel options, e.g. ``["intel_iommu=on", "iommu=pt"]``
-    + iommu_state: the host's IOMMU fact (``facts.iommu.Iommu``, or the ``iommu``
-      part of ``facts.host.HostProbe``)
     + os_family: ``debian`` (GRUB_CMDLINE_LINUX_DEFAULT, update-grub) or ``rhel``
       (GRUB_CMDLINE_LINUX, grubby or grub2-mkconfig)
     + reboot: reboot the host when the options changed (otherwise the reboot is
       recorded in /var/run/reboot-required)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``iommu``
+      (``facts.iommu.Iommu``)
 
     The edited file is backed up next to itself (``FILE.TIMESTAMP``) first.
 
@@ -147,11 +147,11 @@ def kernel_options(wanted: list[str], iommu_state: dict, os_family: str, reboot:
 
         iommu.kernel_options(
             wanted=["intel_iommu=on"],
-            iommu_state=host.get_fact(Iommu),
+            current={"iommu": host.get_fact(Iommu)},
             os_family="debian",
         )
     """
-    plan = plan_kernel_options(wanted, iommu_state, os_family)
+    plan = plan_kernel_options(wanted, (current or {}).get("iommu") or {}, os_family)
     if plan.note:
         warn_once(plan.note)
     if not plan.changes:

@@ -163,7 +163,7 @@ def sysctl_plan(wanted: dict[str, str], current: dict) -> tuple[list[str], list[
 
 @operation()
 def libvirt_daemon(os_release: dict, group: str, uri_default: str, tls: bool,
-                   files: dict, services: dict, users: dict | None = None,
+                   current: dict | None = None, users: dict | None = None,
                    certificates: dict | None = None):
     """
     Configure libvirt secure by default and keep its daemon running.
@@ -172,8 +172,8 @@ def libvirt_daemon(os_release: dict, group: str, uri_default: str, tls: bool,
     + group: the group whose members may use the local socket (``libvirt``)
     + uri_default: ``uri_default`` of ``/etc/libvirt/libvirt.conf``
     + tls: listen for TLS on 16514 (certificates installed by :func:`tls_certificates`)
-    + files: ``probe["files"]`` (digests of the managed files)
-    + services: ``probe["services"]``
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``files`` (digests of the managed
+      files) and ``services``
     + certificates: with ``tls``, the PEM texts ``{"ca_cert", "server_cert",
       "server_key"}`` (see :func:`tls_certificates`): the daemon is restarted
       when one of them changes, as it reads them only at start
@@ -193,10 +193,11 @@ def libvirt_daemon(os_release: dict, group: str, uri_default: str, tls: bool,
         kvm.libvirt_daemon(
             name="libvirtd secure by default",
             os_release=probe["os"], group="libvirt", uri_default="qemu:///system",
-            tls=False, files=probe["files"], services=probe["services"],
+            tls=False, current=probe,
         )
     """
     layout = libvirt_layout(os_release)
+    files, services = (current or {}).get("files") or {}, (current or {}).get("services") or {}
     yield from or_noop(_libvirt_commands(layout, group, uri_default, tls, files, services, users,
                                          certificates or {}),
                        f"{layout.service} is configured and running")
@@ -259,33 +260,35 @@ def _libvirt_commands(layout, group, uri_default, tls, files, services, users, c
 
 
 @operation()
-def tls_certificates(ca_cert: str, server_cert: str, server_key: str, files: dict):
+def tls_certificates(ca_cert: str, server_cert: str, server_key: str, current: dict | None = None):
     """
     Install the TLS CA, server certificate and key libvirt listens with.
 
     + ca_cert, server_cert, server_key: the PEM texts (the user's own PKI)
-    + files: ``probe["files"]``
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``files`` (digests)
     """
+    files = (current or {}).get("files") or {}
     for key, text in (("ca_cert", ca_cert), ("server_cert", server_cert), ("server_key", server_key)):
         yield from put_file(TLS_PATHS[key], text, mode=TLS_MODES[key], current=files.get(TLS_PATHS[key]),
                             backup=False, secret=key == "server_key")
 
 
 @operation()
-def sysctl(values: dict[str, str], current: dict, files: dict, path: str = SYSCTL_FILE):
+def sysctl(values: dict[str, str], current: dict | None = None, path: str = SYSCTL_FILE):
     """
     Kernel settings in a drop-in file (never ``/etc/sysctl.conf``), applied now
     where the running kernel allows it.
 
     + values: ``{key: value}``
-    + current: ``probe["sysctl"]``
-    + files: ``probe["files"]``
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``sysctl`` (the running values)
+      and ``files`` (the drop-in's digest)
     + path: the drop-in file
 
     A key the kernel lacks, or that cannot be set here (read-only
     ``/proc/sys`` in a container), is reported, not fatal.
     """
-    to_set, problems = sysctl_plan(values, current)
+    files = (current or {}).get("files") or {}
+    to_set, problems = sysctl_plan(values, (current or {}).get("sysctl") or {})
     for problem in problems:
         warn_once(f"sysctl {problem}")
     yield from or_noop(_sysctl_commands(path, values, files, to_set), f"{path} is in place")

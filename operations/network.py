@@ -84,40 +84,40 @@ def _show_diff(path: str, content: str) -> None:
 
 
 @operation()
-def switch_helper(interfaces: dict):
+def switch_helper(current: dict | None = None):
     """
     Install ``/usr/local/sbin/kvm-cluster-net``, the host side of the commit-confirm
     switch (arm, switch, confirm, rollback), and enable ``kvm-cluster-net-boot.service``,
     which rolls back at boot a switch that a restart left unconfirmed (its
     transient rollback timer does not survive a reboot); see :func:`bridge`.
 
-    + interfaces: the host's ``interfaces`` facts (the files' digests are read there)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``interfaces``
+      (the files' digests are read there)
 
     **Example:**
 
     .. code:: python
 
-        network.switch_helper(interfaces=facts)
+        network.switch_helper(current=probe)
     """
-    current = interfaces["files"]
+    digests = ((current or {}).get("interfaces") or {}).get("files") or {}
     wanted = {SCRIPT: (helper_script(), "755"), BOOT_UNIT: (boot_unit(), "644")}
     stale = [path for path, (content, _mode) in wanted.items()
-             if (current.get(path) or {}).get("sha1") != sha1(content)]
-    if not stale and BOOT_UNIT_LINK in current:
+             if (digests.get(path) or {}).get("sha1") != sha1(content)]
+    if not stale and BOOT_UNIT_LINK in digests:
         host.noop(f"{SCRIPT} and its boot unit are up to date")
         return
     for path in stale:
         yield write_command(path, *wanted[path])
     if BOOT_UNIT in stale:
         yield "systemctl daemon-reload"
-    if BOOT_UNIT in stale or BOOT_UNIT_LINK not in current:
+    if BOOT_UNIT in stale or BOOT_UNIT_LINK not in digests:
         yield StringCommand("systemctl enable", BOOT_UNIT.rsplit("/", 1)[1])
 
 
 @operation()
 def bridge(plan: dict | None = None, problem: str | None = None, backend: str = "ifupdown",
-           interfaces: dict | None = None, network_manager: dict | None = None,
-           nm_policy: str = "disable", confirm_timeout: int = 60):
+           nm_policy: str = "disable", confirm_timeout: int = 60, current: dict | None = None):
     """
     Put the host's primary address on bridge br0 (over its uplink or a bond, or a VLAN on either), with
     commit-confirm: the host rolls back by itself unless the deploy reaches it
@@ -127,11 +127,11 @@ def bridge(plan: dict | None = None, problem: str | None = None, backend: str = 
     + problem: why no plan could be made (an interface missing on the host...):
       the host fails here, before any change
     + backend: ``ifupdown``, ``netplan``, ``ifcfg`` or ``networkmanager`` (:func:`choose_backend`)
-    + interfaces: the host's ``interfaces`` facts (``facts.interfaces``)
-    + network_manager: the host's NetworkManager facts (``facts.network``)
     + nm_policy: ``disable`` (stop and disable NetworkManager where another backend
       takes over) or ``keep`` (its devices unmanaged)
     + confirm_timeout: seconds before the host rolls back without a confirmation
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``interfaces``
+      (``facts.interfaces``) and ``network_manager`` (``facts.network``)
 
     A host whose bridge carries its address, matches the plan, and whose files
     are in place gets no change and no restart.
@@ -141,8 +141,8 @@ def bridge(plan: dict | None = None, problem: str | None = None, backend: str = 
     .. code:: python
 
         network.bridge(
-            plan=asdict(plan_bridge(address="172.30.10.41/24", interfaces=facts)),
-            backend="ifupdown", interfaces=facts, network_manager=nm_facts,
+            plan=asdict(plan_bridge(address="172.30.10.41/24", interfaces=probe["interfaces"])),
+            backend="ifupdown", current=probe,
         )
     """
     if problem:
@@ -150,7 +150,8 @@ def bridge(plan: dict | None = None, problem: str | None = None, backend: str = 
         error_once(message)
         yield fail_command(message)
         return
-    interfaces = interfaces or {"links": {}, "files": {}, "contents": {}}
+    interfaces = (current or {}).get("interfaces") or {"links": {}, "files": {}, "contents": {}}
+    network_manager = (current or {}).get("network_manager")
     plan = plan_from_dict(plan)
     # The confirmation runs kvm-cluster-net as this operation does (_sudo...).
     arguments = connector_arguments(host.current_op_global_arguments)
@@ -200,9 +201,9 @@ def bridge(plan: dict | None = None, problem: str | None = None, backend: str = 
               f"{plan.port} ({backend}) with commit-confirm, {confirm_timeout} s: "
               + "; ".join(reasons))
 
-    current = interfaces["files"]
+    digests = interfaces["files"]
     for path, (content, mode) in rendered.files.items():
-        if path in current and current[path]["sha1"] == sha1(content):
+        if path in digests and digests[path]["sha1"] == sha1(content):
             continue
         _show_diff(path, content)
     yield StringCommand("rm -rf", STAGED)
@@ -217,8 +218,7 @@ def bridge(plan: dict | None = None, problem: str | None = None, backend: str = 
 
 
 @operation()
-def resolvers(dns: list, search: str, backend: str, bridged: bool, interfaces: dict,
-              nm_active: bool = False):
+def resolvers(dns: list, search: str, backend: str, bridged: bool, current: dict | None = None):
     """
     Point the host's DNS at the cluster's resolvers (the masters), the backend's way.
 
@@ -226,8 +226,9 @@ def resolvers(dns: list, search: str, backend: str, bridged: bool, interfaces: d
     + search: the search domain
     + backend: the host's network backend (:func:`choose_backend`)
     + bridged: whether the bridge configuration (which carries them) is this host's
-    + interfaces: the host's ``interfaces`` facts (file digests, tools)
-    + nm_active: NetworkManager runs on the host (it owns ``/etc/resolv.conf``)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``interfaces``
+      (file digests, tools) and ``network_manager`` (where it runs, it owns
+      ``/etc/resolv.conf``)
 
     ``/etc/resolv.conf`` is written in place (``cat >``), never replaced by a
     rename: Docker bind-mounts it. The old file is kept as ``FILE.<timestamp>``.
@@ -237,20 +238,22 @@ def resolvers(dns: list, search: str, backend: str, bridged: bool, interfaces: d
     .. code:: python
 
         network.resolvers(dns=["172.30.10.11", "172.30.10.12"], search="cluster.lan",
-                          backend="ifupdown", bridged=True, interfaces=facts)
+                          backend="ifupdown", bridged=True, current=probe)
     """
+    interfaces = (current or {}).get("interfaces") or {"files": {}}
+    nm_active = bool(((current or {}).get("network_manager") or {}).get("active"))
     target = dns_file(backend, bridged, interfaces, dns, search, nm_active)
     if target is None:
         host.noop(f"resolvers {', '.join(dns)} are in the {backend} bridge configuration")
         return
     path, content = target
-    current = interfaces["files"].get(path)
-    if current and current["sha1"] == sha1(content):
+    digest = interfaces["files"].get(path)
+    if digest and digest["sha1"] == sha1(content):
         host.noop(f"{path} already lists {', '.join(dns)}")
         return
     _show_diff(path, content)
     from pyinfra.operations.util.files import get_timestamp
-    if current:
+    if digest:
         yield StringCommand("cp -p", path, f"{path}.{get_timestamp()}")
     directory = path.rsplit("/", 1)[0]
     yield StringCommand("mkdir -p", directory, "&& printf '%s'", QuoteString(content), ">", path)
@@ -261,22 +264,24 @@ def resolvers(dns: list, search: str, backend: str, bridged: bool, interfaces: d
 
 
 @operation()
-def qemu_bridge_acl(bridge: str, interfaces: dict):
+def qemu_bridge_acl(bridge: str, current: dict | None = None):
     """
     Let qemu's bridge helper attach VMs to the bridge: ``allow br0`` in /etc/qemu/bridge.conf.
 
     + bridge: the bridge, ``br0``
-    + interfaces: the host's ``interfaces`` facts (the file's content is read there)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``interfaces``
+      (the file's content is read there)
 
     **Example:**
 
     .. code:: python
 
-        network.qemu_bridge_acl(bridge="br0", interfaces=facts)
+        network.qemu_bridge_acl(bridge="br0", current=probe)
     """
-    current = interfaces["contents"].get(QEMU_BRIDGE_CONF, []) \
+    interfaces = (current or {}).get("interfaces") or {"files": {}, "contents": {}}
+    acl = interfaces["contents"].get(QEMU_BRIDGE_CONF, []) \
         if QEMU_BRIDGE_CONF in interfaces["files"] else []
-    lines = bridge_acl(current, bridge)
+    lines = bridge_acl(acl, bridge)
     if lines is None:
         host.noop(f"{QEMU_BRIDGE_CONF} allows {bridge}")
         return

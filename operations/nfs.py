@@ -132,7 +132,8 @@ def idmapd(domain: str, os_family: str, path: str = "/etc/idmapd.conf", current:
 
     + domain: e.g. ``cluster.lan``
     + os_family: ``debian`` (nobody/nogroup) or ``rhel`` (nobody/nobody)
-    + current: the digest of ``path`` (``facts.files``)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``files``
+      (``path``'s digest)
 
     **Example:**
 
@@ -140,7 +141,8 @@ def idmapd(domain: str, os_family: str, path: str = "/etc/idmapd.conf", current:
 
         nfs.idmapd(domain="cluster.lan", os_family="debian")
     """
-    yield from put_file(path, idmapd_conf(domain, os_family), mode="644", current=current)
+    digest = ((current or {}).get("files") or {}).get(path)
+    yield from put_file(path, idmapd_conf(domain, os_family), mode="644", current=digest)
 
 
 @operation()
@@ -157,7 +159,8 @@ def export(backend: str, path: str, network: str, options: list[str], domain: st
     + options: exports(5) options (see cluster.model.storage.export_options)
     + domain: the NFSv4 ID mapping domain (named in ganesha.conf)
     + config_path: ``/etc/exports.d/kvm-cluster.exports`` or ``/etc/ganesha/ganesha.conf``
-    + current: the digest of ``config_path`` (``facts.files``)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``files``
+      (``config_path``'s digest)
 
     **Example:**
 
@@ -167,21 +170,22 @@ def export(backend: str, path: str, network: str, options: list[str], domain: st
                    options=["rw", "sync", "no_subtree_check", "root_squash"], domain="cluster.lan",
                    config_path="/etc/exports.d/kvm-cluster.exports")
     """
+    digest = ((current or {}).get("files") or {}).get(config_path)
     if backend == "ganesha":
         yield from put_file(config_path, ganesha_config(path, network, options, domain),
-                            mode="644", current=current)
+                            mode="644", current=digest)
         return
     content = exports_file(path, network, options)
-    if digest_matches(current, content, "644", "root", "root"):
+    if digest_matches(digest, content, "644", "root", "root"):
         host.noop(f"{path} is exported to {network}")
         return
-    yield from put_file(config_path, content, mode="644", current=current)
+    yield from put_file(config_path, content, mode="644", current=digest)
     yield "exportfs -ra"
 
 
 @operation()
 def mount_unit_file(path: str, what: str, where: str, options: list[str], timeout: int,
-                    client: dict, pool_name: str, current: dict | None = None):
+                    pool_name: str, current: dict | None = None):
     """
     The systemd mount unit of the NFS export on a KVM node, and a plain report
     when this host cannot mount NFS.
@@ -190,9 +194,9 @@ def mount_unit_file(path: str, what: str, where: str, options: list[str], timeou
     + what, where: ``server:/export`` and the mount point
     + options: mount options (``_netdev``, ``nofail`` included)
     + timeout: seconds a boot waits for the mount
-    + client: the probe's ``nfs_client`` section (``facts.nfs.NfsClient``)
     + pool_name: the pool that lives on the mount (named in the report)
-    + current: the digest of ``path``
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``nfs_client``
+      (``facts.nfs.NfsClient``) and ``files`` (``path``'s digest)
 
     The unit is written (and systemd reloaded) either way; whether it is
     started is the caller's choice (see ``client["supported"]``). Where the
@@ -206,8 +210,9 @@ def mount_unit_file(path: str, what: str, where: str, options: list[str], timeou
         nfs.mount_unit_file(path="/etc/systemd/system/secondary.mount",
                             what="172.30.10.11:/data01/secondary", where="/secondary",
                             options=["_netdev", "nofail", "hard"], timeout=30,
-                            client=probe["nfs_client"], pool_name="secondary")
+                            pool_name="secondary", current=probe)
     """
+    client = (current or {}).get("nfs_client") or {"supported": False}
     if not client["supported"]:
         warn_once(
             f"NFS mount of {what} at {where} cannot be made on {host.name}: "
@@ -215,7 +220,8 @@ def mount_unit_file(path: str, what: str, where: str, options: list[str], timeou
         )
     content = mount_unit(what, where, options, timeout)
     changed = False
-    for command in put_file(path, content, mode="644", current=current, backup=False):
+    digest = ((current or {}).get("files") or {}).get(path)
+    for command in put_file(path, content, mode="644", current=digest, backup=False):
         changed = True
         yield command
     if changed:

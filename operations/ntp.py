@@ -80,7 +80,7 @@ def render_dropin(os_family: str) -> str:
 
 
 @operation()
-def chrony(os_family: str, config: str, set_clock: bool, files: dict, services: dict):
+def chrony(os_family: str, config: str, set_clock: bool, current: dict | None = None):
     """
     Install chrony's configuration (server or client) and keep chronyd running.
 
@@ -88,8 +88,8 @@ def chrony(os_family: str, config: str, set_clock: bool, files: dict, services: 
     + config: chrony.conf's content (:func:`render_chrony_conf`)
     + set_clock: ``False`` installs the ``-x`` drop-in (:func:`render_dropin`),
       ``True`` removes it
-    + files: ``probe["files"]`` (digests of the config and the drop-in)
-    + services: ``probe["services"]`` (the chrony unit)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``files`` (digests of the config and
+      the drop-in) and ``services`` (the chrony unit)
 
     The new chrony.conf is checked with ``chronyd -p -f`` before it replaces
     the old one (kept as ``PATH.<timestamp>``); chronyd is restarted when
@@ -103,10 +103,11 @@ def chrony(os_family: str, config: str, set_clock: bool, files: dict, services: 
             name="chrony: NTP client of the masters",
             os_family="debian",
             config=ntp.render_chrony_conf("debian", ["172.30.10.11", "172.30.10.12"]),
-            set_clock=True, files=probe["files"], services=probe["services"],
+            set_clock=True, current=probe,
         )
     """
     layout = chrony_layout(os_family)
+    files, services = (current or {}).get("files") or {}, (current or {}).get("services") or {}
     yield from or_noop(_chrony_commands(layout, os_family, config, set_clock, files, services),
                        f"{layout.config} is in place and {layout.unit} running")
 

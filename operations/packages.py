@@ -30,8 +30,8 @@ def packages_to_install(wanted: list[str], current: dict) -> tuple[list[str], li
 
 
 @operation()
-def install(packages: list[str], current: dict, os_family: str, os_major: int | None = None,
-            optional=()):
+def install(packages: list[str], os_family: str, os_major: int | None = None, optional=(),
+            current: dict | None = None):
     """
     Install the packages that are not installed yet. An ``optional`` one the
     host's release does not have (Debian 12 has no ``virt-top``) is skipped
@@ -40,10 +40,11 @@ def install(packages: list[str], current: dict, os_family: str, os_major: int | 
     fails the host if the package still does not exist.
 
     + packages: package names for this host's distribution and release
-    + current: ``probe["packages"]`` (installed, available, missing)
     + os_family: ``debian`` (apt, without recommends) or ``rhel`` (dnf; yum before 8)
     + os_major: the release's major version
     + optional: names that may be missing from a release
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``packages``
+      (installed, available, missing)
 
     **Example:**
 
@@ -52,18 +53,19 @@ def install(packages: list[str], current: dict, os_family: str, os_major: int | 
         packages.install(
             name="KVM packages",
             packages=["qemu-system-x86", "libvirt-daemon-system", "virt-top"],
-            current=probe["packages"],
+            current=probe,
             os_family="debian",
             optional=["virt-top"],
         )
     """
-    todo, missing = packages_to_install(packages, current)
+    state = (current or {}).get("packages") or {}
+    todo, missing = packages_to_install(packages, state)
     skipped = [name for name in missing if name in optional]
     required = [name for name in missing if name not in optional]
     if skipped:
         warn_once(f"not in this release's package archive, skipped: {', '.join(skipped)}"
                   + "".join(f"; {name}: {HINTS[name]}" for name in skipped if name in HINTS))
-    recorded = sorted(current.get("recorded", []))
+    recorded = sorted(state.get("recorded", []))
     if required:
         warn_once(f"not in the package index: {', '.join(required)}: refreshing it first")
         yield StringCommand("dnf makecache" if os_family == "rhel" else "apt-get update -q")

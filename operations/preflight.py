@@ -117,12 +117,11 @@ def evaluate(probe: dict, checks, policy: dict, data_path: str = "/data01",
 
 
 @operation()
-def verify(probe: dict, checks, policy: dict, data_path: str = "/data01", iommu_args=(),
-           data_problems=()):
+def verify(checks, policy: dict, data_path: str = "/data01", iommu_args=(), data_problems=(),
+           current: dict | None = None):
     """
     Check that a host can become a KVM hypervisor; fail it, before any change, if not.
 
-    + probe: the host's ``facts.host.HostProbe`` result
     + checks: names of the checks to run (see ``CHECKS``)
     + policy: per check, ``fail`` (stop this host) or ``warn`` (report and go on)
     + data_path: the data volume the storage pools live on
@@ -130,6 +129,8 @@ def verify(probe: dict, checks, policy: dict, data_path: str = "/data01", iommu_
     + data_problems: configuration this host's facts refuse (e.g. an uplink
       interface the host does not have), each naming the key and value:
       always a failure, found here so that nothing is changed on the host
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): every
+      section the checks read
 
     A check set to ``warn`` is logged; any ``fail`` finding makes this operation
     print every finding to stderr and exit non-zero, so pyinfra marks the host
@@ -140,12 +141,12 @@ def verify(probe: dict, checks, policy: dict, data_path: str = "/data01", iommu_
     .. code:: python
 
         preflight.verify(
-            probe=host.get_fact(HostProbe, data_path="/data01"),
             checks=["cpu_virtualization", "data_volume"],
             policy={"cpu_virtualization": "fail", "data_volume": "fail"},
+            current=host.get_fact(HostProbe, data_path="/data01"),
         )
     """
-    findings = evaluate(probe, checks, policy, data_path, iommu_args)
+    findings = evaluate(current or {}, checks, policy, data_path, iommu_args)
     findings += [Finding("data", "fail", problem, "correct the host's data (inventory or group_data)")
                  for problem in data_problems]
     failures = [finding for finding in findings if finding.policy == "fail"]

@@ -49,7 +49,8 @@ def service(unit: str, current: dict | None = None, running: bool = True, enable
     Start/stop, enable/disable or restart a systemd unit.
 
     + unit: the unit, e.g. ``libvirtd.service``
-    + current: its state from the probe (``probe["services"][unit]``)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``services``
+      (``unit`` among them)
     + running: whether it should be running
     + enabled: whether it should start at boot
     + restart: restart it (its configuration changed)
@@ -61,10 +62,11 @@ def service(unit: str, current: dict | None = None, running: bool = True, enable
         services.service(
             name="libvirtd running",
             unit="libvirtd.service",
-            current=probe["services"].get("libvirtd.service"),
+            current=probe,
             restart=config_changed,
         )
     """
-    if current and current.get("enabled") == "not-found" and (running or enabled):
+    state = ((current or {}).get("services") or {}).get(unit)
+    if state and state.get("enabled") == "not-found" and (running or enabled):
         warn_once(f"unit {unit} is not installed on this host")
-    yield from service_commands(unit, current, running=running, enabled=enabled, restart=restart)
+    yield from service_commands(unit, state, running=running, enabled=enabled, restart=restart)

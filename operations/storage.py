@@ -114,22 +114,21 @@ def ensure_pool_script(pool_name: str, path: str, xml_path: str, build: bool = T
 
 
 @operation()
-def pool(pool_name: str, path: str, xml_path: str, current: dict | None = None,
-         xml_current: dict | None = None, build: bool = True, autostart: bool = True,
-         nfs_mount: str | None = None):
+def pool(pool_name: str, path: str, xml_path: str, build: bool = True, autostart: bool = True,
+         nfs_mount: str | None = None, current: dict | None = None):
     """
     A libvirt ``dir`` pool: defined from rendered XML, built, started, autostarted.
 
     + pool_name: the pool, e.g. ``default``
     + path: its directory (the directory's owner and mode are :func:`directory`'s job)
     + xml_path: where the rendered definition is kept for ``virsh pool-define``
-    + current: the ``pools`` section of the probe (``facts.pools.StoragePools``);
-      when libvirtd did not answer it, one guarded command decides on the host
-    + xml_current: the digest of ``xml_path`` (``facts.files``)
     + build: ``virsh pool-build`` after defining (not on an NFS mount point)
     + autostart: mark the pool autostarted
     + nfs_mount: the NFS mount point the pool lives under: every pool command
       first checks it is mounted, and fails otherwise
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``pools``
+      (``facts.pools.StoragePools``; when libvirtd did not answer, one guarded command
+      decides on the host) and ``files`` (``xml_path``'s digest)
 
     An existing, matching pool is left alone (its XML is not rewritten); a pool
     of that name with another type or path fails this operation, saying so.
@@ -141,11 +140,12 @@ def pool(pool_name: str, path: str, xml_path: str, current: dict | None = None,
         storage.pool(
             pool_name="default", path="/data01/primary",
             xml_path="/etc/kvm-cluster/storage/pool-default.xml",
-            current=probe["pools"], xml_current=probe["files"].get(...),
+            current=probe,
         )
     """
+    pools = (current or {}).get("pools")
     try:
-        plan = plan_pool(current, pool_name, path, build=build, autostart=autostart)
+        plan = plan_pool(pools, pool_name, path, build=build, autostart=autostart)
     except PoolClash as clash:
         error_once(str(clash))
         yield fail_command(str(clash))
@@ -155,7 +155,7 @@ def pool(pool_name: str, path: str, xml_path: str, current: dict | None = None,
         return
 
     if plan.define or plan.unknown:
-        yield from put_file(xml_path, pool_xml(pool_name, path), mode="644", current=xml_current,
+        yield from put_file(xml_path, pool_xml(pool_name, path), mode="644", current=((current or {}).get("files") or {}).get(xml_path),
                             backup=False)
     if nfs_mount:
         yield mount_guard(nfs_mount, pool_name)
@@ -191,7 +191,8 @@ def directory(path: str, user: str = "root", group: str = "root", mode: str = "7
 
     + path: the directory
     + user, group, mode: its owner and permissions
-    + current: ``{"mode", "user", "group"}`` from the probe (``facts.pools.PoolPaths``
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``pool_paths``
+      (``{"mode", "user", "group"}`` of ``path``, ``facts.pools.PoolPaths``
       ``dirs``); when it matches, nothing is read or changed
 
     **Example:**
@@ -200,7 +201,8 @@ def directory(path: str, user: str = "root", group: str = "root", mode: str = "7
 
         storage.directory(path="/data01/primary", user="root", group="kvm", mode="775")
     """
-    if directory_matches(current, user, group, mode):
+    found = (((current or {}).get("pool_paths") or {}).get("dirs") or {}).get(path)
+    if directory_matches(found, user, group, mode):
         host.noop(f"directory {path} is {user}:{group} {mode}")
         return
     yield from files.directory._inner(path=path, user=user, group=group, mode=mode)
@@ -218,7 +220,8 @@ def apparmor_paths(paths: list[str], path: str, current: dict | None = None):
 
     + paths: the pool directories
     + path: the local abstraction (``/etc/apparmor.d/local/abstractions/libvirt-qemu``)
-    + current: its digest (``facts.files``)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``files``
+      (``path``'s digest)
 
     The abstraction is part of each guest's profile, loaded when the guest
     starts: guests started afterwards get it.
@@ -230,7 +233,8 @@ def apparmor_paths(paths: list[str], path: str, current: dict | None = None):
         storage.apparmor_paths(paths=["/data01/primary", "/secondary"],
                                path="/etc/apparmor.d/local/abstractions/libvirt-qemu")
     """
-    yield from put_file(path, apparmor_local(paths), mode="644", current=current)
+    digest = ((current or {}).get("files") or {}).get(path)
+    yield from put_file(path, apparmor_local(paths), mode="644", current=digest)
 
 
 SELINUX_TYPE = "virt_image_t"
@@ -265,22 +269,25 @@ def selinux_commands(state: dict, label_paths: list[str], relabel_paths: list[st
 
 
 @operation()
-def selinux_labels(state: dict, label_paths: list[str], relabel_paths: list[str], nfs: bool = False):
+def selinux_labels(label_paths: list[str], relabel_paths: list[str], nfs: bool = False,
+                   current: dict | None = None):
     """
     Label the pool paths ``virt_image_t`` for SELinux (RHEL), where SELinux is enabled.
 
-    + state: the probe's ``pool_paths`` section (``facts.pools.PoolPaths``)
     + label_paths: paths that get a ``semanage fcontext`` rule (``PATH(/.*)?``)
     + relabel_paths: local paths relabelled with ``restorecon -R`` when needed
     + nfs: also allow guests on NFS (``setsebool -P virt_use_nfs on``)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``pool_paths``
+      (``facts.pools.PoolPaths``: SELinux state and contexts)
 
     **Example:**
 
     .. code:: python
 
-        storage.selinux_labels(state=probe["pool_paths"], label_paths=["/data01/primary"],
-                               relabel_paths=["/data01/primary"])
+        storage.selinux_labels(label_paths=["/data01/primary"],
+                               relabel_paths=["/data01/primary"], current=probe)
     """
+    state = (current or {}).get("pool_paths") or {}
     commands = selinux_commands(state, label_paths, relabel_paths, nfs)
     if not commands:
         host.noop("SELinux labels of the pool paths are in place" if state.get("selinux")

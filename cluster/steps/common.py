@@ -80,7 +80,7 @@ def wanted_iommu_args(settings: HostSettings, probe: dict) -> list[str]:
 def run_preflight(settings: HostSettings, probe: dict, all_settings: dict):
     preflight.verify(
         name="Check the host can become a KVM hypervisor",
-        probe=probe,
+        current=probe,
         checks=preflight_checks(settings),
         policy=settings.preflight_policy,
         data_path=settings.data_volume,
@@ -95,7 +95,7 @@ def configure_iommu(settings: HostSettings, probe: dict):
     iommu.kernel_options(
         name="Add the IOMMU kernel options to GRUB",
         wanted=wanted,
-        iommu_state=probe["iommu"],
+        current=probe,
         os_family=probe["os"]["family"],
         reboot=settings.iommu_reboot,
     )
@@ -107,7 +107,7 @@ def install_packages(settings: HostSettings, probe: dict, all_settings: dict):
     packages.install(
         name="Install the packages of this host's steps",
         packages=list(host_needs(settings, {**probe["os"], "network_backend": backend}).packages),
-        current=probe["packages"],
+        current=probe,
         os_family=probe["os"]["family"],
         os_major=probe["os"]["major"],
         # ClusterShell is in EPEL on RHEL-family masters: never the reason the
@@ -124,5 +124,5 @@ def configure_role_account(settings: HostSettings, probe: dict):
         public_keys=list(settings.role_account_keys),
         groups=list(settings.role_account_groups),
         sudo=settings.role_account_sudo,
-        current=probe["account"],
+        current=probe,
     )

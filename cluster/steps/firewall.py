@@ -31,6 +31,6 @@ def configure_firewall(settings: HostSettings, probe: dict, all_settings: dict):
     firewall.services(
         name=f"firewalld: open {', '.join(wanted) or 'nothing'} for this host's roles",
         wanted=wanted,
-        firewall=probe["firewall"],
+        current=probe,
         interfaces=list(interfaces),
     )

@@ -40,7 +40,7 @@ def configure_kvm(settings: HostSettings, probe: dict):
         }
         kvm.tls_certificates(
             name="Install libvirt's TLS certificates",
-            files=probe["files"],
+            current=probe,
             **certificates,
         )
     kvm.libvirt_daemon(
@@ -49,8 +49,7 @@ def configure_kvm(settings: HostSettings, probe: dict):
         group=settings.libvirt_group,
         uri_default=settings.libvirt_uri_default,
         tls=settings.libvirt_tls,
-        files=probe["files"],
-        services=probe["services"],
+        current=probe,
         users={settings.role_account: home_dir(settings.role_account)},
         certificates=certificates,
     )
@@ -62,6 +61,5 @@ def configure_kvm(settings: HostSettings, probe: dict):
     kvm.sysctl(
         name="Kernel settings for bridged guests (sysctl drop-in)",
         values=dict(settings.kvm_sysctl),
-        current=probe["sysctl"],
-        files=probe["files"],
+        current=probe,
     )

@@ -80,8 +80,7 @@ def configure_dns(settings: HostSettings, probe: dict, all_settings: dict[str, H
     dns.dnsmasq(
         name="dnsmasq: DNS for every host and VM, static DHCP for the VMs",
         config=dnsmasq_conf(settings, all_settings),
-        files=probe["files"],
-        services=probe["services"],
+        current=probe,
         masters_left_out=masters_left_out(all_settings),
     )
 
@@ -106,8 +105,7 @@ def configure_ntp(settings: HostSettings, probe: dict):
         os_family=os_family,
         config=config,
         set_clock=settings.ntp_set_clock,
-        files=probe["files"],
-        services=probe["services"],
+        current=probe,
     )
 
 
@@ -116,5 +114,5 @@ def configure_clustershell(settings: HostSettings, probe: dict, all_settings: di
     clustershell.groups(
         name="ClusterShell groups from the inventory",
         content=clustershell.render_groups(inventory_groups(all_settings)),
-        files=probe["files"],
+        current=probe,
     )

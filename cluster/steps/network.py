@@ -100,28 +100,28 @@ def data_problems(settings: HostSettings, all_settings: dict, probe: dict) -> li
 @deploy("Network")
 def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
     interfaces = interfaces_facts(probe)
+    current = {**probe, "interfaces": interfaces}
     backend = backend_of(settings, all_settings, probe)
     bridged = settings.bridged
     if bridged:
         plan, problem = network_plan(settings, interfaces)
         network.switch_helper(
             name="Install kvm-cluster-net (the host side of the commit-confirm switch)",
-            interfaces=interfaces,
+            current=current,
         )
         network.bridge(
             name=f"Bridge {cfg.BRIDGE} with the host's address ({backend}, commit-confirm)",
             plan=asdict(plan) if plan else None,
             problem=problem,
             backend=backend,
-            interfaces=interfaces,
-            network_manager=probe.get("network_manager"),
             nm_policy=settings.network_manager,
             confirm_timeout=settings.network_confirm_timeout,
+            current=current,
         )
         network.qemu_bridge_acl(
             name=f"qemu may attach VMs to {cfg.BRIDGE}",
             bridge=cfg.BRIDGE,
-            interfaces=interfaces,
+            current=current,
         )
     network.resolvers(
         name="DNS resolvers: the masters",
@@ -129,8 +129,7 @@ def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
         search=settings.search_domain,
         backend=backend,
         bridged=bridged,
-        interfaces=interfaces,
-        nm_active=bool((probe.get("network_manager") or {}).get("active")),
+        current=current,
     )
 
 

@@ -56,14 +56,6 @@ def _export_pool_dir(settings: HostSettings) -> str:
     return f"{settings.nfs_export_path}/{cfg.SECONDARY_POOL_DIR}"
 
 
-def _file(probe: dict, path: str) -> dict | None:
-    return probe.get("files", {}).get(path)
-
-
-def _unit(probe: dict, unit: str) -> dict | None:
-    return probe.get("services", {}).get(unit)
-
-
 @deploy("Primary storage pool")
 def configure_primary_pool(settings: HostSettings, probe: dict):
     path = settings.primary_pool_path
@@ -78,19 +70,19 @@ def configure_primary_pool(settings: HostSettings, probe: dict):
     user, group, mode = PRIMARY_OWNER
     storage.directory(name=f"Pool directory {path} ({user}:{group} {mode})", path=path,
                       user=user, group=group, mode=mode,
-                      current=probe["pool_paths"]["dirs"].get(path))
+                      current=probe)
     if family == "debian":
         storage.apparmor_paths(name="AppArmor: QEMU guests may use the pool directories",
                                paths=[path, settings.secondary_mount], path=storage.APPARMOR_LOCAL,
-                               current=_file(probe, storage.APPARMOR_LOCAL))
+                               current=probe)
     elif family == "rhel":
         storage.selinux_labels(name="SELinux: the pool directories are virt_image_t",
-                               state=probe["pool_paths"], label_paths=[path, settings.secondary_mount],
+                               current=probe, label_paths=[path, settings.secondary_mount],
                                relabel_paths=[path], nfs=True)
     xml_path = storage.pool_xml_path(settings.primary_pool_name)
     storage.pool(name=f"libvirt pool {settings.primary_pool_name} at {path}",
                  pool_name=settings.primary_pool_name, path=path, xml_path=xml_path,
-                 current=probe["pools"], xml_current=_file(probe, xml_path))
+                 current=probe)
 
 
 @deploy("NFS server")
@@ -107,18 +99,18 @@ def configure_nfs_server(settings: HostSettings, probe: dict):
     for directory in (path, _export_pool_dir(settings)):
         storage.directory(name=f"Export directory {directory} ({user}:{group} {mode})", path=directory,
                           user=user, group=group, mode=mode,
-                          current=probe["pool_paths"]["dirs"].get(directory))
+                          current=probe)
     idmapd = nfs.idmapd(name=f"NFSv4 ID mapping domain {domain}", domain=domain, os_family=family,
-               path=nfs.IDMAPD_CONF, current=_file(probe, nfs.IDMAPD_CONF))
+               path=nfs.IDMAPD_CONF, current=probe)
     backend = settings.nfs_backend
     config_path = nfs.export_config_path(backend)
     options = list(settings.export_options)
     export = nfs.export(name=f"Export {path} to {network} ({backend})", backend=backend, path=path,
                network=network, options=options, domain=domain, config_path=config_path,
-               current=_file(probe, config_path))
+               current=probe)
     unit = nfs.server_unit(backend)
     services.service(name=f"NFS server {unit}: enabled, running", unit=unit,
-                     current=_unit(probe, unit), running=True, enabled=True,
+                     current=probe, running=True, enabled=True,
                      # The kernel server re-reads its exports (exportfs -ra); Ganesha restarts.
                      restart=idmapd.changed or (backend == "ganesha" and export.changed))
 
@@ -132,18 +124,18 @@ def configure_secondary_pool(settings: HostSettings, probe: dict, all_settings: 
     family = probe["os"]["family"]
     domain = settings.idmap_domain
     nfs.idmapd(name=f"NFSv4 ID mapping domain {domain}", domain=domain, os_family=family,
-               path=nfs.IDMAPD_CONF, current=_file(probe, nfs.IDMAPD_CONF))
+               path=nfs.IDMAPD_CONF, current=probe)
     what = nfs.mount_source(server.cluster_address, server.nfs_export_path)
     unit = nfs.mount_unit_name(where)
     unit_path = nfs.mount_unit_path(where)
     client = probe["nfs_client"]
     nfs.mount_unit_file(name=f"NFS mount {what} at {where}", path=unit_path, what=what, where=where,
                         options=list(settings.nfs_mount_options), timeout=settings.nfs_mount_timeout,
-                        client=client, pool_name=settings.secondary_pool_name,
-                        current=_file(probe, unit_path))
+                        pool_name=settings.secondary_pool_name,
+                        current=probe)
     # Enabled either way (mounted at boot once the kernel can); started only
     # where the kernel has an NFS client. Never remounted here: VMs may use it.
-    services.service(name=f"Mount {where}", unit=unit, current=_unit(probe, unit),
+    services.service(name=f"Mount {where}", unit=unit, current=probe,
                      running=client["supported"], enabled=True)
     if not client["supported"]:
         return  # reported by nfs.mount_unit_file: the pool stays undefined
@@ -151,5 +143,5 @@ def configure_secondary_pool(settings: HostSettings, probe: dict, all_settings: 
     pool_path = settings.secondary_pool_path
     storage.pool(name=f"libvirt pool {settings.secondary_pool_name} at {pool_path} (NFS)",
                  pool_name=settings.secondary_pool_name, path=pool_path, xml_path=xml_path,
-                 current=probe["pools"], xml_current=_file(probe, xml_path),
+                 current=probe,
                  build=False, nfs_mount=where)

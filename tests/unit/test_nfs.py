@@ -78,8 +78,8 @@ def test_unsupported_client_is_reported(caplog):
             patch("operations.nfs.put_file", lambda *a, **k: iter(())):
         list(nfs.mount_unit_file._inner(
             path="/etc/systemd/system/secondary.mount", what="172.30.10.11:/data01/secondary",
-            where="/secondary", options=["_netdev", "nofail"], timeout=30, client=client,
-            pool_name="secondary", current=None))
+            where="/secondary", options=["_netdev", "nofail"], timeout=30,
+            pool_name="secondary", current={"nfs_client": client}))
     assert ("[kvm01] NFS mount of 172.30.10.11:/data01/secondary at /secondary cannot be made on kvm01: "
             "this kernel has no NFS client ('nfs' is not in /proc/filesystems and no nfs module can be "
             "loaded); libvirt pool secondary is not defined") in caplog.text
