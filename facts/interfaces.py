@@ -18,6 +18,9 @@ from ._section import Section
 
 # Where each backend keeps its configuration; a file here that mentions an
 # interface the bridge takes over is a conflict (moved aside, kept as backup).
+# The files the network step writes outside a backend (kvm-cluster-net, its
+# boot unit, the resolvers, qemu's bridge ACL) are read as every step's are,
+# through the step's needs (facts.files).
 CONFIG_GLOBS = (
     "/etc/network/interfaces",
     "/etc/network/interfaces.d/*",
@@ -25,13 +28,7 @@ CONFIG_GLOBS = (
     "/etc/sysconfig/network-scripts/ifcfg-*",
     "/etc/NetworkManager/system-connections/*",
     "/etc/NetworkManager/conf.d/kvm-cluster*.conf",
-    "/etc/systemd/resolved.conf.d/kvm-cluster.conf",
     "/etc/cloud/cloud.cfg.d/99-kvm-cluster-network.cfg",
-    "/etc/resolv.conf",
-    "/etc/qemu/bridge.conf",
-    "/usr/local/sbin/kvm-cluster-net",
-    "/etc/systemd/system/kvm-cluster-net-boot.service",
-    "/etc/systemd/system/sysinit.target.wants/kvm-cluster-net-boot.service",
 )
 
 # Files whose content the deploy reads (small): the ifupdown main file, qemu's ACL.

@@ -61,7 +61,7 @@ def sha1(content: str) -> str:
 
 def put_file(path: str, content: str, *, mode: str = "644", user: str = "root", group: str = "root",
              current: dict | None = None, backup: bool = True, check: StringCommand | str | None = None,
-             secret: bool = False, backup_dir: str | None = None) -> Iterator:
+             secret: bool = False, backup_dir: str | None = None, atomic: bool = False) -> Iterator:
     """Write ``content`` to ``path`` (for ``yield from`` inside an operation).
 
     ``current`` is the file's digest from ``facts.files`` (read in the batched
@@ -71,12 +71,17 @@ def put_file(path: str, content: str, *, mode: str = "644", user: str = "root", 
     ``PATH.<timestamp>`` (``backup``; in ``backup_dir`` if given) and ``check``
     (a command that must pass,
     e.g. a syntax check of the new content) runs first. A ``secret`` (a
-    private key) is never shown by ``--diff``.
+    private key) is never shown by ``--diff``. ``atomic`` replaces the file
+    by a rename (pyinfra's upload writes in place): for a script that may be
+    running while it is replaced (``sh`` reads its script as it goes).
     """
     if digest_matches(current, content, mode, user, group):
         return
     if secret:
         yield from _put_secret(path, content, mode, user, group)
+        return
+    if atomic:
+        yield from _put_by_rename(path, content, mode, user, group, backup, backup_dir)
         return
     upload = files.put._inner(src=StringIO(content), dest=path, mode=mode, user=user, group=group)
     commands = []
@@ -117,3 +122,40 @@ def _put_secret(path: str, content: str, mode: str, user: str, group: str) -> It
     yield FileUploadCommand(StringIO(content), path, remote_temp_filename=host.get_temp_filename(path))
     yield file_utils.chown(path, user, group)
     yield file_utils.chmod(path, mode)
+
+
+def show_diff(path: str, content: str) -> None:
+    """With ``--diff``: the change to ``path``, as pyinfra shows its own uploads
+    (for files written without ``files.put``)."""
+    from pyinfra import host, state
+    from pyinfra.facts.files import FileContents
+
+    from ._log import first_pass
+
+    if not getattr(state.config, "DIFF", False) or not first_pass():
+        return
+    old = host.get_fact(FileContents, path=path)
+    log = logging.getLogger("pyinfra")
+    host.log(f"Will {'modify' if old is not None else 'create'} {path}", log.info)
+    for line in file_utils.generate_color_diff([f"{line}\n" for line in old or []],
+                                               content.splitlines(True)):
+        log.info("  %s", line)
+    log.info("")
+
+
+def _put_by_rename(path: str, content: str, mode: str, user: str, group: str, backup: bool,
+                   backup_dir: str | None) -> Iterator:
+    """Upload next to ``path``, then rename over it: a reader that has the old
+    file open keeps it whole."""
+    from pyinfra import host
+    from pyinfra.api.command import FileUploadCommand
+
+    show_diff(path, content)
+    if backup:
+        yield backup_command(path, backup_dir)
+    temporary = f"{path}.kvm-cluster-tmp"
+    yield StringCommand("mkdir", "-p", QuoteString(posixpath.dirname(path)))
+    yield FileUploadCommand(StringIO(content), temporary, remote_temp_filename=host.get_temp_filename(temporary))
+    yield file_utils.chown(temporary, user, group)
+    yield file_utils.chmod(temporary, mode)
+    yield StringCommand("mv", "-f", QuoteString(temporary), QuoteString(path))

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 SCRIPT = "/usr/local/sbin/kvm-cluster-net"
 BOOT_UNIT = "/etc/systemd/system/kvm-cluster-net-boot.service"
-BOOT_UNIT_LINK = "/etc/systemd/system/sysinit.target.wants/kvm-cluster-net-boot.service"
 WORK_DIR = "/var/lib/kvm-cluster/network"
 STAGED = f"{WORK_DIR}/staged"
 PLAN_FILE = f"{WORK_DIR}/plan"
@@ -77,11 +76,12 @@ def transaction(plan: NetworkPlan, rendered, timeout: int, txn: str) -> str:
     )
 
 
-def write_command(path: str, content: str, mode: str = "644") -> StringCommand:
-    """Write a file in one command, atomically (a temporary file renamed over
-    it): the staged files, the plan and kvm-cluster-net itself, which a
-    rollback timer may be running at that moment (``sh`` reads its script as
-    it goes; a rename leaves the running one its old file)."""
+def stage_command(path: str, content: str, mode: str = "644") -> StringCommand:
+    """Write one of the transaction's own files (a staged copy, the plan) in one
+    command, atomically (a temporary file renamed over it). They are not the
+    host's configuration: ``--diff`` shows the change against the files they
+    will replace (the configuration files, and every other file the network
+    step writes, go through ``put_file``)."""
     directory = path.rsplit("/", 1)[0] or "/"
     temporary = f"{path}.kvm-cluster-tmp"
     return StringCommand(

@@ -18,16 +18,18 @@ itself and the deploy fails that host, saying why.
 from __future__ import annotations
 
 import logging
+import posixpath
 
-from pyinfra import host, state
-from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
+from pyinfra import host
+from pyinfra.api import FunctionCommand, StringCommand, operation
 
-from ._files import sha1
-from ._log import error_once, fail_command, first_pass, warn_once
+from ._files import put_file, sha1, show_diff
+from ._log import error_once, fail_command, warn_once
 from ._network_backends import (
     BACKENDS,
     NM_DNS,
     QEMU_BRIDGE_CONF,
+    RESOLV_CONF,
     RESOLVED_DROPIN,
     backend_unavailable,
     bridge_acl,
@@ -47,7 +49,6 @@ from ._network_plan import (
 )
 from ._network_switch import (
     BOOT_UNIT,
-    BOOT_UNIT_LINK,
     PENDING_STATES,
     PLAN_FILE,
     SCRIPT,
@@ -56,31 +57,31 @@ from ._network_switch import (
     helper_script,
     transaction,
     transaction_id,
-    write_command,
+    stage_command,
 )
 from ._render import render
 
 # What the deploy functions use from the private modules.
 __all__ = [
     "BACKENDS", "Bond", "NetworkPlan", "NetworkPlanError", "backend_unavailable", "bridge",
-    "choose_backend", "plan_bridge", "qemu_bridge_acl", "resolvers", "switch_helper",
+    "choose_backend", "plan_bridge", "probed_files", "probed_units", "qemu_bridge_acl", "resolvers",
+    "switch_helper",
 ]
 
 logger = logging.getLogger("pyinfra")
 
 
-def _show_diff(path: str, content: str) -> None:
-    """With --diff: the change to each file, as pyinfra shows its own uploads."""
-    if not getattr(state.config, "DIFF", False) or not first_pass():
-        return
-    from pyinfra.facts.files import FileContents
-    from pyinfra.operations.util.files import generate_color_diff
+def probed_files(bridged: bool) -> list[str]:
+    """The files these operations write outside a backend's configuration,
+    whose digests they read from ``current["files"]``: the switch's script and
+    boot unit and qemu's bridge ACL (on a bridged host), the resolvers' files."""
+    written = [SCRIPT, BOOT_UNIT, QEMU_BRIDGE_CONF] if bridged else []
+    return written + [RESOLV_CONF, RESOLVED_DROPIN, NM_DNS]
 
-    old = host.get_fact(FileContents, path=path)
-    host.log(f"Will {'modify' if old is not None else 'create'} {path}", logger.info)
-    for line in generate_color_diff([f"{line}\n" for line in old or []], content.splitlines(True)):
-        logger.info("  %s", line)
-    logger.info("")
+
+def probed_units(bridged: bool) -> list[str]:
+    """The units whose state these operations read from ``current["services"]``."""
+    return [posixpath.basename(BOOT_UNIT)] if bridged else []
 
 
 @operation()
@@ -91,8 +92,8 @@ def switch_helper(current: dict | None = None):
     which rolls back at boot a switch that a restart left unconfirmed (its
     transient rollback timer does not survive a reboot); see :func:`bridge`.
 
-    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``interfaces``
-      (the files' digests are read there)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``files``
+      (the script's and the unit's digests) and ``services`` (whether the unit is enabled)
 
     **Example:**
 
@@ -100,19 +101,22 @@ def switch_helper(current: dict | None = None):
 
         network.switch_helper(current=probe)
     """
-    digests = ((current or {}).get("interfaces") or {}).get("files") or {}
-    wanted = {SCRIPT: (helper_script(), "755"), BOOT_UNIT: (boot_unit(), "644")}
-    stale = [path for path, (content, _mode) in wanted.items()
-             if (digests.get(path) or {}).get("sha1") != sha1(content)]
-    if not stale and BOOT_UNIT_LINK in digests:
+    files = (current or {}).get("files") or {}
+    unit = posixpath.basename(BOOT_UNIT)
+    enabled = (((current or {}).get("services") or {}).get(unit) or {}).get("enabled") == "enabled"
+    # Replaced by a rename: a rollback timer may be running the old script.
+    script = list(put_file(SCRIPT, helper_script(), mode="755", current=files.get(SCRIPT),
+                           backup=False, atomic=True))
+    unit_file = list(put_file(BOOT_UNIT, boot_unit(), current=files.get(BOOT_UNIT), backup=False))
+    if not script and not unit_file and enabled:
         host.noop(f"{SCRIPT} and its boot unit are up to date")
         return
-    for path in stale:
-        yield write_command(path, *wanted[path])
-    if BOOT_UNIT in stale:
+    yield from script
+    yield from unit_file
+    if unit_file:
         yield "systemctl daemon-reload"
-    if BOOT_UNIT in stale or BOOT_UNIT_LINK not in digests:
-        yield StringCommand("systemctl enable", BOOT_UNIT.rsplit("/", 1)[1])
+    if unit_file or not enabled:
+        yield StringCommand("systemctl enable", unit)
 
 
 @operation()
@@ -205,11 +209,11 @@ def bridge(plan: dict | None = None, problem: str | None = None, backend: str = 
     for path, (content, mode) in rendered.files.items():
         if path in digests and digests[path]["sha1"] == sha1(content):
             continue
-        _show_diff(path, content)
+        show_diff(path, content)
     yield StringCommand("rm -rf", STAGED)
     for path, (content, mode) in rendered.files.items():
-        yield write_command(f"{STAGED}{path}", content, mode)
-    yield write_command(PLAN_FILE, transaction(plan, rendered, confirm_timeout, txn), "600")
+        yield stage_command(f"{STAGED}{path}", content, mode)
+    yield stage_command(PLAN_FILE, transaction(plan, rendered, confirm_timeout, txn), "600")
     yield StringCommand(SCRIPT, "arm")
     yield StringCommand(SCRIPT, "start")
     yield FunctionCommand(confirm_switch, (), {
@@ -226,12 +230,13 @@ def resolvers(dns: list, search: str, backend: str, bridged: bool, current: dict
     + search: the search domain
     + backend: the host's network backend (:func:`choose_backend`)
     + bridged: whether the bridge configuration (which carries them) is this host's
-    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``interfaces``
-      (file digests, tools) and ``network_manager`` (where it runs, it owns
-      ``/etc/resolv.conf``)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``files``
+      (the resolver file's digest), ``interfaces`` (tools) and ``network_manager``
+      (where it runs, it owns ``/etc/resolv.conf``)
 
-    ``/etc/resolv.conf`` is written in place (``cat >``), never replaced by a
-    rename: Docker bind-mounts it. The old file is kept as ``FILE.<timestamp>``.
+    The file is written with the shared ``put_file`` (``--diff`` shows it), in
+    place as pyinfra uploads (never by a rename: a bind-mounted
+    ``/etc/resolv.conf`` stays); the old one is kept as ``FILE.<timestamp>``.
 
     **Example:**
 
@@ -247,16 +252,11 @@ def resolvers(dns: list, search: str, backend: str, bridged: bool, current: dict
         host.noop(f"resolvers {', '.join(dns)} are in the {backend} bridge configuration")
         return
     path, content = target
-    digest = interfaces["files"].get(path)
-    if digest and digest["sha1"] == sha1(content):
+    commands = list(put_file(path, content, current=((current or {}).get("files") or {}).get(path)))
+    if not commands:
         host.noop(f"{path} already lists {', '.join(dns)}")
         return
-    _show_diff(path, content)
-    from pyinfra.operations.util.files import get_timestamp
-    if digest:
-        yield StringCommand("cp -p", path, f"{path}.{get_timestamp()}")
-    directory = path.rsplit("/", 1)[0]
-    yield StringCommand("mkdir -p", directory, "&& printf '%s'", QuoteString(content), ">", path)
+    yield from commands
     if path == RESOLVED_DROPIN:
         yield "systemctl try-restart systemd-resolved"
     elif path == NM_DNS:
@@ -269,8 +269,8 @@ def qemu_bridge_acl(bridge: str, current: dict | None = None):
     Let qemu's bridge helper attach VMs to the bridge: ``allow br0`` in /etc/qemu/bridge.conf.
 
     + bridge: the bridge, ``br0``
-    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``interfaces``
-      (the file's content is read there)
+    + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``files``
+      (the file's digest) and ``interfaces`` (its content)
 
     **Example:**
 
@@ -278,14 +278,12 @@ def qemu_bridge_acl(bridge: str, current: dict | None = None):
 
         network.qemu_bridge_acl(bridge="br0", current=probe)
     """
-    interfaces = (current or {}).get("interfaces") or {"files": {}, "contents": {}}
-    acl = interfaces["contents"].get(QEMU_BRIDGE_CONF, []) \
-        if QEMU_BRIDGE_CONF in interfaces["files"] else []
+    digest = ((current or {}).get("files") or {}).get(QEMU_BRIDGE_CONF)
+    contents = ((current or {}).get("interfaces") or {}).get("contents") or {}
+    acl = contents.get(QEMU_BRIDGE_CONF, []) if digest else []
     lines = bridge_acl(acl, bridge)
     if lines is None:
         host.noop(f"{QEMU_BRIDGE_CONF} allows {bridge}")
         return
-    content = render("network/qemu-bridge.conf.j2", lines=lines)
-    _show_diff(QEMU_BRIDGE_CONF, content)
-    yield StringCommand("mkdir -p /etc/qemu && printf '%s'", QuoteString(content), ">",
-                        QEMU_BRIDGE_CONF, "&& chmod 644", QEMU_BRIDGE_CONF)
+    yield from put_file(QEMU_BRIDGE_CONF, render("network/qemu-bridge.conf.j2", lines=lines),
+                        current=digest)

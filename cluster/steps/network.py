@@ -135,8 +135,11 @@ def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
 
 def needs(settings: HostSettings, platform: dict) -> Needs:
     """What the network backend needs installed (``platform["network_backend"]``;
-    none given: every backend this distribution may use). The network files and
-    NetworkManager's state are read by the probe's own ``interfaces`` and
+    none given: every backend this distribution may use), the files and units
+    its operations write outside a backend's configuration. The backends' own
+    files and NetworkManager's state are read by the probe's ``interfaces`` and
     ``network_manager`` sections: which files depends on the backend, known
     only from the host."""
-    return needs_of(packages=cfg.packages(settings, platform, platform.get("network_backend")))
+    return needs_of(packages=cfg.packages(settings, platform, platform.get("network_backend")),
+                    files=network.probed_files(settings.bridged),
+                    units=network.probed_units(settings.bridged))

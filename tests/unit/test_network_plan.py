@@ -433,16 +433,23 @@ def test_a_bond_without_the_interface_carrying_the_address_is_refused():
 
 def test_the_probe_reads_every_file_the_network_step_writes():
     """The switch's directories and the backends' files are named once in
-    operations; the probe (facts.interfaces) must look where they write."""
+    operations; the probe must look where they write: the backends' files in
+    its interfaces section (facts.interfaces), the others through the step's
+    needs (facts.files)."""
     from fnmatch import fnmatch
 
     from facts import interfaces as probe
+    from operations import network
 
     assert probe.STATE_FILE == switch.STATE_FILE
-    written = (switch.SCRIPT, switch.BOOT_UNIT, switch.BOOT_UNIT_LINK, backends.IFUPDOWN_MAIN,
-               backends.ifupdown_file("br0"), backends.netplan_file("br0"),
-               backends.nm_file("kvm-cluster-br0"), f"{backends.IFCFG_DIR}/ifcfg-br0",
-               backends.NM_UNMANAGED, backends.NM_DNS, backends.RESOLVED_DROPIN,
-               backends.CLOUD_INIT_FILE, backends.RESOLV_CONF, backends.QEMU_BRIDGE_CONF)
-    for path in written:
+    backend_files = (backends.IFUPDOWN_MAIN, backends.ifupdown_file("br0"),
+                     backends.netplan_file("br0"), backends.nm_file("kvm-cluster-br0"),
+                     f"{backends.IFCFG_DIR}/ifcfg-br0", backends.NM_UNMANAGED,
+                     backends.CLOUD_INIT_FILE)
+    for path in backend_files:
         assert any(fnmatch(path, glob) for glob in probe.CONFIG_GLOBS), path
+    assert set(network.probed_files(bridged=True)) == {
+        switch.SCRIPT, switch.BOOT_UNIT, backends.QEMU_BRIDGE_CONF, backends.RESOLV_CONF,
+        backends.RESOLVED_DROPIN, backends.NM_DNS}
+    assert network.probed_files(bridged=False) == [
+        backends.RESOLV_CONF, backends.RESOLVED_DROPIN, backends.NM_DNS]
