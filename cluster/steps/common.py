@@ -10,6 +10,7 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 
+from cluster.model.settings import HostSettings
 from facts.host import PROBED_RELEASES, HostProbe
 from operations import accounts, iommu, kvm, packages, preflight
 
@@ -19,7 +20,6 @@ from . import network as deploy_network
 from . import storage as deploy_storage
 from .needs import Needs
 from .needs import needs as needs_of
-from cluster.model.settings import HostSettings
 
 
 # The steps' modules, each with ``needs(settings, platform)`` (cluster.steps.needs):

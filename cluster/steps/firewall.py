@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from operations import firewall
-
 from cluster.model import network as config_network
 from cluster.model.settings import HostSettings
+from operations import firewall
 
 from .network import interfaces_facts, uplink_devices
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from pyinfra.api import deploy
 
+from cluster.model.settings import HostSettings
 from facts.accounts import home_dir
 from operations import kvm, preflight
 
 from .needs import Needs
 from .needs import needs as needs_of
-from cluster.model.settings import HostSettings
 
 
 def needs(settings: HostSettings, platform: dict) -> Needs:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from pyinfra import state
 from pyinfra.api import deploy
 
+from cluster.model.settings import GROUPS, HostSettings
 from operations import clustershell, dns, ntp
 from operations._log import warn_once
 
 from .needs import Needs
 from .needs import needs as needs_of
-from cluster.model.settings import GROUPS, HostSettings
 
 
 def needs(settings: HostSettings, platform: dict) -> Needs:

@@ -10,13 +10,13 @@ from dataclasses import asdict
 from pyinfra import host
 from pyinfra.api import deploy
 
+from cluster.model import network as cfg
+from cluster.model.settings import HostSettings
 from facts.interfaces import Interfaces
 from operations import network
 
-from cluster.model import network as cfg
 from .needs import Needs
 from .needs import needs as needs_of
-from cluster.model.settings import HostSettings
 
 
 def interfaces_facts(probe: dict) -> dict:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
+from cluster.model import storage as cfg
+from cluster.model.settings import HostSettings
 from operations import nfs, services, storage
 from operations._log import warn_once
 
-from cluster.model import storage as cfg
 from .needs import Needs
 from .needs import needs as needs_of
-from cluster.model.settings import HostSettings
 
 PRIMARY_OWNER = ("root", "kvm", "775")
 
