@@ -146,7 +146,8 @@ def parse_interfaces(lines: list[str]) -> dict:
     it is a port of), MTU, MAC, and IPv4/IPv6 (global) addresses as CIDRs; a
     VLAN also its ``parent`` (the interface it is on) and ``vlan_id``.
     ``files`` maps each network config file that exists to its sha1 and the
-    interface names it mentions; ``contents`` holds the few files read whole.
+    interface names it mentions; ``contents`` holds the few files read whole
+    (an empty list: empty or missing; ``files`` or ``facts.files`` tells which).
     """
     parts = _split(lines)
     links = {}
@@ -171,7 +172,7 @@ def parse_interfaces(lines: list[str]) -> dict:
         "default6": _default_route(_json(parts.get("route6", []))),
         "tools": tools,
         "files": files,
-        "contents": {path: contents[path] for path in CONTENT_FILES if path in contents and path in files},
+        "contents": {path: contents[path] for path in CONTENT_FILES if path in contents},
         "last_transaction": (
             {"state": state_words[0], "txn": state_words[1] if len(state_words) > 1 else None,
              "detail": " ".join(state_words[2:]),

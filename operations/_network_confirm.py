@@ -23,31 +23,42 @@ from ._network_switch import BACKUP_DIR, LOG_FILE, SCRIPT
 logger = logging.getLogger("pyinfra")
 
 
+# The connector arguments of the operation that do not say how the command
+# runs (who, in which shell and environment) but how pyinfra waits for it:
+# the confirmation sets its own.
+_HOW_TO_WAIT = {"_timeout", "_get_pty", "_stdin", "_success_exit_codes", "_retries",
+                "_retry_delay", "_retry_until"}
+
+
 def connector_arguments(global_arguments: dict | None) -> dict:
-    """The connector arguments (``_sudo``, ``_sudo_user``...) among an operation's
-    global arguments (``host.current_op_global_arguments`` while it is built):
-    the confirmation runs the host script as the operation that started it did."""
+    """The connector arguments (``_sudo``, ``_sudo_user``, ``_env``...) among an
+    operation's global arguments (``host.current_op_global_arguments`` while it
+    is built): the confirmation runs the host script as the operation that
+    started it did."""
     return {key: value for key, value in (global_arguments or {}).items()
-            if key in CONNECTOR_ARGUMENT_KEYS}
+            if key in CONNECTOR_ARGUMENT_KEYS and key not in _HOW_TO_WAIT}
 
 
 def run_fresh(state, host, command: str, arguments: dict, timeout: float) -> tuple[int, str]:
     """Run ``command`` on ``host`` over a NEW connection of its connector class:
     (exit status, its standard output). Raises what the connector raises when the
-    host cannot be reached (pyinfra's ``ConnectError``)."""
+    host cannot be reached (pyinfra's ``ConnectError``).
+
+    ``timeout`` bounds the command; connecting is bounded by pyinfra's own
+    ``--connect-timeout`` (and ``ssh_connect_retries``), as every connection of
+    the deploy is. The connection is closed whatever happens; the connector's
+    ``disconnect`` is not called: it clears a cache of SFTP clients that every
+    connection of the run shares."""
     connector = host.connector_cls(state, host)
-    connector.connect()
     try:
+        connector.connect()
         status, output = connector.run_shell_command(
-            StringCommand(command), _timeout=timeout, **arguments)
+            StringCommand(command), **{**arguments, "_timeout": timeout})
         return (0 if status else 1), output.stdout.strip()
     finally:
         client = getattr(connector, "client", None)
         if client is not None:
             client.close()
-        disconnect = getattr(connector, "disconnect", None)
-        if disconnect is not None:
-            disconnect()
 
 
 def confirm_switch(state, host, txn: str, arguments: dict, timeout: int, address: str):

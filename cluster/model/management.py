@@ -106,7 +106,7 @@ ON_MASTERS = dict(acts_on=f.in_groups("masters"), where="masters")
 FIELDS = (
     Field("vms", (), vm_manifest,
           "the VM manifest: a list, or the path of a JSON file (see [VM "
-          "manifest](../README.md#the-vm-manifest))",
+          "manifest](steps.md#the-vm-manifest))",
           shown_default='`[]`', **ON_MASTERS),
     Field("dns_upstream", (), f.ipv4_addresses,
           "resolvers the masters forward other names to; empty means nothing is forwarded",

@@ -116,7 +116,7 @@ FIELDS = (
           shown_default='none', **ON_BRIDGE),
     Field("network_backend", "auto", f.choice(*BACKENDS),
           "`ifupdown`, `netplan`, `ifcfg` or `networkmanager`; `auto`: the one that configures "
-          "the uplink today, else the distribution's (see [Backends](../README.md#backends)); "
+          "the uplink today, else the distribution's (see [Backends](network.md#backends)); "
           "one the host cannot run fails its preflight",
           shown_default='`auto`'),
     Field("network_manager", "disable", f.choice(*NM_POLICIES),

@@ -96,7 +96,7 @@ BASE_FIELDS = (
     Field("preflight_policy", {}, _preflight_policy,
           "per check, `fail` (stop that host) or `warn`; the keys you give override the "
           "defaults",
-          shown_default='see [Preflight](../README.md#preflight)', **ON_STORAGE_HOSTS),
+          shown_default='see [Preflight](steps.md#preflight)', **ON_STORAGE_HOSTS),
     Field("iommu_enable", True, f.boolean,
           "add the IOMMU kernel options on KVM nodes",
           shown_default='`True`', **ON_KVM_NODES),

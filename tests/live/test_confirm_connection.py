@@ -46,3 +46,24 @@ def test_a_fresh_connection_refuses_an_unknown_host_key(lab_up, tmp_path):
     with pytest.raises(ConnectError):
         run_fresh(state, host, "true", {}, timeout=10)
     assert empty.read_text() == ""  # nothing was learnt
+
+
+def test_a_fresh_connection_runs_as_the_operation_did(lab_up):
+    """The operation's own global arguments, as pyinfra fills them in (every
+    connector key, ``_timeout`` among them), reach the fresh connection:
+    ``_sudo`` runs the script through sudo."""
+    from pyinfra.api.arguments import pop_global_arguments
+
+    from operations._network_confirm import connector_arguments
+
+    node = lab_up["kvm01"]
+    state, host = _host("127.0.0.1", {
+        "ssh_port": node.ssh_port, "ssh_user": "root", "ssh_key": str(lab.KEY),
+        "ssh_known_hosts_file": str(lab.KNOWN_HOSTS), "ssh_strict_host_key_checking": "yes",
+    })
+    plain, _keys = pop_global_arguments(state, host, {})
+    assert "_timeout" in plain  # what made every confirmation fail once
+    assert run_fresh(state, host, "echo $SUDO_USER", connector_arguments(plain), timeout=10) == (0, "")
+    with_sudo, _keys = pop_global_arguments(state, host, {"_sudo": True})
+    assert run_fresh(state, host, "echo $SUDO_USER", connector_arguments(with_sudo),
+                     timeout=10) == (0, "root")

@@ -3,7 +3,7 @@ so the next run tries again instead of calling the host configured.
 
 Containers boot no kernel of their own: update-grub cannot find the root
 device here and fails, which is exactly the failure to stage. (Successful
-regeneration and the reboot are not testable in the lab; see README.)
+regeneration and the reboot are not testable in the lab; see docs/testing.md.)
 """
 
 import lab

@@ -162,7 +162,7 @@ def test_a_client_outside_the_cluster_network_gets_no_answer(deployed):
     """The master gets a second network (as a master with a public side would);
     a client there asks the master's address on it: dnsmasq does not listen
     there, so there is no answer. (dnsmasq cannot filter by source address: a
-    query routed into the cluster network is a firewall's business, see README.)"""
+    query routed into the cluster network is a firewall's business, see docs/steps.md.)"""
     client = docker.from_env(version="auto")
     ipam = docker.types.IPAMConfig(pool_configs=[
         docker.types.IPAMPool(subnet="172.30.99.0/24", gateway="172.30.99.1")])

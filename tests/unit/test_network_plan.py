@@ -453,3 +453,21 @@ def test_the_probe_reads_every_file_the_network_step_writes():
         backends.RESOLVED_DROPIN, backends.NM_DNS}
     assert network.probed_files(bridged=False) == [
         backends.RESOLV_CONF, backends.RESOLVED_DROPIN, backends.NM_DNS]
+
+
+def test_the_confirmation_keeps_how_the_operation_runs_not_how_it_waits():
+    from operations._network_confirm import connector_arguments
+
+    given = {"_sudo": True, "_sudo_user": "root", "_env": {"LC_ALL": "C"}, "_timeout": None,
+             "_get_pty": False, "_success_exit_codes": [0], "_retries": 0, "name": "Bridge",
+             "_serial": False}
+    assert connector_arguments(given) == {"_sudo": True, "_sudo_user": "root", "_env": {"LC_ALL": "C"}}
+
+
+def test_qemus_acl_is_read_from_the_probe_of_a_real_host():
+    """The captured probe of a bridged lab host carries qemu's bridge.conf: the
+    ACL step sees ``allow br0`` there, and keeps another bridge's line."""
+    facts = fact("debian12_bridged")
+    assert facts["contents"]["/etc/qemu/bridge.conf"] == ["allow br0"]
+    assert backends.bridge_acl(facts["contents"]["/etc/qemu/bridge.conf"], "br0") is None
+    assert backends.bridge_acl(["allow virbr0"], "br0") == ["allow virbr0", "allow br0"]
