@@ -40,7 +40,8 @@ def _skipped(section: Section) -> Section:
 
 
 def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,
-             sysctl=(), pool_paths=(), mount_point="/secondary", hypervisor=True) -> list[Section]:
+             sysctl=(), pool_paths=(), mount_point="/secondary", hypervisor=True,
+             packages_no_lookup=None) -> list[Section]:
     """Every section; ``virt-host-validate`` and libvirt's pools (the costly
     ones) only on a hypervisor."""
     only_hypervisor = (lambda section: section) if hypervisor else _skipped
@@ -55,7 +56,7 @@ def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages
         account_section(user),
         file_digests_section(files),
         services_section(units),
-        packages_section(packages or {}),
+        packages_section(packages or {}, packages_no_lookup),
         sysctl_section(sysctl),
         only_hypervisor(POOLS),
         pool_paths_section(pool_paths),
@@ -65,10 +66,11 @@ def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages
 
 
 def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,
-                  sysctl=(), pool_paths=(), mount_point="/secondary", hypervisor=True) -> str:
+                  sysctl=(), pool_paths=(), mount_point="/secondary", hypervisor=True,
+                  packages_no_lookup=None) -> str:
     parts = [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}"
              for section in sections(data_path, user, files, units, packages, sysctl, pool_paths,
-                                     mount_point, hypervisor)]
+                                     mount_point, hypervisor, packages_no_lookup)]
     # A section that fails must not fail the fact (pyinfra fails the host on a
     # non-zero fact command): each prints what it can, the whole ends true.
     return "; ".join(parts) + "; true"
@@ -106,9 +108,10 @@ class HostProbe(FactBase):
     """
 
     def command(self, data_path="/data01", user="kvm-mgr", files=(), units=(), packages=None,
-                sysctl=(), pool_paths=(), mount_point="/secondary", hypervisor=True):
+                sysctl=(), pool_paths=(), mount_point="/secondary", hypervisor=True,
+                packages_no_lookup=None):
         return probe_command(data_path, user, files, units, packages, sysctl, pool_paths, mount_point,
-                             hypervisor)
+                             hypervisor, packages_no_lookup)
 
     def process(self, output):
         # data_path only changes the data-volume *command*; parsing ignores it.

@@ -22,6 +22,10 @@ from ._network_switch import BACKUP_DIR, LOG_FILE, SCRIPT
 
 logger = logging.getLogger("pyinfra")
 
+# Between two looks at the switch: it takes about a second on a host, and each
+# look is a new connection (a fraction of a second of the management node's CPU).
+POLL_INTERVAL = 0.3
+
 
 # The connector arguments of the operation that do not say how the command
 # runs (who, in which shell and environment) but how pyinfra waits for it:
@@ -110,7 +114,7 @@ def _confirm(state, host, txn: str, arguments: dict, deadline: float) -> tuple[b
                     return True, last
         except Exception as error:  # ConnectError, timeouts, paramiko's SSHException...
             last = f"{type(error).__name__}: {error}".strip()
-        time.sleep(1)
+        time.sleep(POLL_INTERVAL)
     return False, last
 
 

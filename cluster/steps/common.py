@@ -27,14 +27,22 @@ from .needs import needs as needs_of
 STEP_MODULES = (deploy_network, deploy_kvm, deploy_storage, deploy_management)
 
 
-def host_needs(settings: HostSettings, platform: dict) -> Needs:
+def host_needs(settings: HostSettings, platform: dict, steps=STEP_MODULES) -> Needs:
     """Every step's needs for this host on ``platform`` (its distribution, and
     the network backend it uses; without one: every backend it may use)."""
     # A minimal install has no sudo: the role account's sudo rule needs it (and visudo).
     total = needs_of(packages=["sudo"] if settings.role_account_sudo else [])
-    for module in STEP_MODULES:
+    for module in steps:
         total += module.needs(settings, platform)
     return total
+
+
+def backend_only_packages(settings: HostSettings, platform: dict) -> list[str]:
+    """The packages only a network backend needs (ifupdown, vlan...): which
+    backend a host runs is known only from the probe, so the probe does not
+    look them up in the archive (the install does, where they are needed)."""
+    others = set(host_needs(settings, platform, [m for m in STEP_MODULES if m is not deploy_network]).packages)
+    return sorted(set(deploy_network.needs(settings, platform).packages) - others)
 
 
 def probe_arguments(settings: HostSettings) -> dict:
@@ -47,6 +55,8 @@ def probe_arguments(settings: HostSettings) -> dict:
         "files": tuple(sorted(files)),
         "units": tuple(sorted(unit if "." in unit else f"{unit}.service" for unit in units)),
         "packages": {release["family"]: sorted(set(needs.packages)) for release, needs in per_release},
+        "packages_no_lookup": {release["family"]: backend_only_packages(settings, release)
+                               for release, _needs in per_release},
         "sysctl": tuple(sorted({key for _release, needs in per_release for key in needs.sysctl})),
         "pool_paths": tuple(dict.fromkeys(path for _release, needs in per_release
                                           for path in needs.directories)),

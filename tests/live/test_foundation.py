@@ -128,7 +128,8 @@ def test_limit_kvm_nodes_touches_only_kvm_nodes(fresh_lab):
         ('preflight_policy={"cpu": "warn"}', "unknown check 'cpu'"),
     ],
 )
-def test_bad_value_is_refused_before_any_host_changes(fresh_lab, data, message):
+def test_bad_value_is_refused_before_any_host_changes(lab_up, data, message):
+    # Refused before any host is touched, whatever state the hosts are in: no fresh lab needed.
     before = etc_checksums()
     run = deploy("--data", data)
     assert run.returncode != 0
@@ -137,7 +138,7 @@ def test_bad_value_is_refused_before_any_host_changes(fresh_lab, data, message):
     assert etc_checksums() == before
 
 
-def test_default_policy_refuses_a_host_without_virtualization(fresh_lab):
+def test_default_policy_refuses_a_host_without_virtualization(lab_up):
     if machine_extension() != "none":
         pytest.skip("this machine's CPU exposes vmx/svm to containers: the no-VT-x case cannot be staged")
     before = etc_checksums()
