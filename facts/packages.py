@@ -31,7 +31,9 @@ def packages_command(names: dict[str, list[str]], no_lookup: dict[str, list[str]
     lookup = ("if grep -qx \"$p\" \"$rec\" 2>/dev/null || ! look \"$p\"; then echo \"missing: $p\"; "
               "else echo \"available: $p\"; fi")
     skip = {"debian": "", "rhel": ""}
+    skip_check = ""
     if skip_deb or skip_rpm:
+        skip_check = "case \" $skip \" in *\" $p \"*) continue;; esac; "
         lookup = f"case \" $skip \" in *\" $p \"*) echo \"not looked up: $p\";; *) {lookup};; esac"
         skip = {"debian": f"skip='{skip_deb}'; ", "rhel": f"skip='{skip_rpm}'; "}
     return (
@@ -39,15 +41,21 @@ def packages_command(names: dict[str, list[str]], no_lookup: dict[str, list[str]
         "installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev} ${Version}\\n' $names 2>/dev/null"
         " | awk '$2 ~ /^ii/ {print $1 \" \" $3}'); "
         "index=/var/cache/apt/pkgcache.bin; "
-        "look() { apt-cache show --no-all-versions \"$1\" >/dev/null 2>&1; }; "
+        # One apt-cache for every name not installed (about 0.1 s each otherwise).
+        "prepare() { avail=$(apt-cache policy \"$@\" 2>/dev/null | awk '/^[^ ].*:$/ "
+        "{p = substr($0, 1, length($0) - 1)} /^  Candidate:/ && $2 != \"(none)\" {print p}'); }; "
+        "look() { case \"\n$avail\n\" in *\"\n$1\n\"*) true;; *) false;; esac; }; "
         f"elif command -v rpm >/dev/null 2>&1; then names='{rpm}'; {skip['rhel']}"
         "installed=$(rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE}\\n' $names 2>/dev/null | grep -v ' is not installed'); "
         "index=/var/cache/dnf; "
+        "prepare() { :; }; "
         "look() { dnf -q list --available \"$1\" >/dev/null 2>&1 || yum -q list available \"$1\" >/dev/null 2>&1; }; "
-        "else names=''; installed=''; look() { false; }; fi; "
+        "else names=''; installed=''; prepare() { :; }; look() { false; }; fi; "
         f"rec={SKIPPED_RECORD}; "
         "if [ -f \"$rec\" ] && [ \"$rec\" -nt \"$index\" ]; then sed 's/^/recorded: /' \"$rec\"; else rec=/nonexistent; fi; "
         "[ -z \"$names\" ] || { printf '%s\\n' \"$installed\" | sed '/^$/d; s/^/installed: /'; "
+        "wanted=''; for p in $names; do case \"\n$installed\" in *\"\n$p \"*) ;; "
+        f"*) {skip_check}wanted=\"$wanted $p\";; esac; done; [ -z \"$wanted\" ] || prepare $wanted; "
         "for p in $names; do case \"\n$installed\" in *\"\n$p \"*) ;; "
         f"*) {lookup};; esac; done; }}"
     )
