@@ -54,7 +54,9 @@ def packages_command(names: dict[str, list[str]], no_lookup: dict[str, list[str]
         f"rec={SKIPPED_RECORD}; "
         "if [ -f \"$rec\" ] && [ \"$rec\" -nt \"$index\" ]; then sed 's/^/recorded: /' \"$rec\"; else rec=/nonexistent; fi; "
         "[ -z \"$names\" ] || { printf '%s\\n' \"$installed\" | sed '/^$/d; s/^/installed: /'; "
-        "wanted=''; for p in $names; do case \"\n$installed\" in *\"\n$p \"*) ;; "
+        # Asked of the archive: the names neither installed nor recorded as missing.
+        "recorded=$(cat \"$rec\" 2>/dev/null); wanted=''; for p in $names; do "
+        "case \"\n$installed\n$recorded\n\" in *\"\n$p \"*|*\"\n$p\n\"*) ;; "
         f"*) {skip_check}wanted=\"$wanted $p\";; esac; done; [ -z \"$wanted\" ] || prepare $wanted; "
         "for p in $names; do case \"\n$installed\" in *\"\n$p \"*) ;; "
         f"*) {lookup};; esac; done; }}"
