@@ -125,6 +125,19 @@ def _create(client, host, image):
                                     networking_config={NETWORK: endpoint}, **spec)
 
 
+def _start(container, attempts=10):
+    """Start a new container. Its fixed SSH port may still be held for a
+    moment by the proxy of the container it replaces (Docker releases it
+    after the removal returns): wait for it, a few seconds at most."""
+    for attempt in range(attempts):
+        try:
+            return container.start()
+        except docker.errors.APIError as error:
+            if "address already in use" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+
+
 def _lab_containers(client):
     return {c.name: c for c in client.containers.list(all=True, filters={"label": LABEL})}
 
@@ -294,7 +307,7 @@ def _bring_up(client, host, image, pubkey, existing):
             container = None
     if container is None:
         container = _create(client, host, image)
-        container.start()
+        _start(container)
     _wait_booted(container)
     _install_key(container, pubkey)
     lab_host = LabHost(host.name, host.group, host.ip, host.mac, _ssh_port(container),
