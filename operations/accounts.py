@@ -15,6 +15,7 @@ from pyinfra.operations import files, server
 from facts.accounts import home_dir, sudoers_path
 
 from ._files import before_upload, checked_content, sha1
+from ._probe import section
 
 
 BACKUP_DIR = "/var/backups/kvm-cluster"
@@ -81,7 +82,7 @@ def role_account(user: str, public_keys: list[str], groups: list[str], sudo: boo
             groups=["libvirt", "kvm"],
         )
     """
-    account = (current or {}).get("account")
+    account = section(current, "account")
     if account_matches(account, user, public_keys, groups, sudo):
         host.noop(f"role account {user} is up to date")
         return

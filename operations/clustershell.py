@@ -13,6 +13,7 @@ from pyinfra.api import operation
 
 from ._files import put_file
 from ._log import or_noop
+from ._probe import section
 from ._render import render
 
 GROUPS_PATH = "/etc/clustershell/groups"
@@ -47,5 +48,5 @@ def groups(content: str, current: dict | None = None, path: str = GROUPS_PATH):
             current=probe,
         )
     """
-    files = (current or {}).get("files") or {}
+    files = section(current, "files", {})
     yield from or_noop(put_file(path, content, current=files.get(path)), f"{path} is in place")

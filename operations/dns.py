@@ -28,6 +28,7 @@ from pyinfra.api import operation
 
 from ._files import checked_content, digest_matches, put_file
 from ._log import or_noop, warn_once
+from ._probe import section
 from ._render import render
 from .services import service_commands
 
@@ -106,7 +107,7 @@ def dnsmasq(config: str, current: dict | None = None, path: str = CONF_PATH, uni
             current=probe,
         )
     """
-    files, services = (current or {}).get("files") or {}, (current or {}).get("services") or {}
+    files, services = section(current, "files", {}), section(current, "services", {})
     withheld = masters_left_out and not digest_matches(files.get(path), config, "644", "root", "root")
     message = (f"{path} is kept as it is (master {', '.join(masters_left_out)} is not in this run)"
                if withheld else f"{path} is in place and {unit} running")

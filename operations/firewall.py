@@ -17,6 +17,7 @@ from pyinfra.api import QuoteString, StringCommand, operation
 from facts.firewall import RECORD
 
 from ._log import first_pass
+from ._probe import section
 
 logger = logging.getLogger("pyinfra")
 
@@ -76,14 +77,14 @@ def services(wanted: list[str], interfaces: list[str], current: dict | None = No
         firewall.services(wanted=["dns", "dhcp", "ntp"], interfaces=["br0", "eth0"],
                           current=probe)
     """
-    firewall = (current or {}).get("firewall") or {}
+    firewall = section(current, "firewall", {})
     if not firewall.get("running"):
         host.noop("firewalld does not run here")
         return
     zone = zone_of(firewall, interfaces)
-    current = firewall.get("zones", {}).get(zone, {}).get("services", [])
+    zone_services = firewall.get("zones", {}).get(zone, {}).get("services", [])
     opened = firewall.get("opened", {}).get(zone, [])
-    to_open, to_close, record = plan(wanted, current, opened)
+    to_open, to_close, record = plan(wanted, zone_services, opened)
     if not to_open and not to_close and record == sorted(opened):
         host.noop(f"firewalld zone {zone} opens {', '.join(wanted) or 'nothing'} for this host's roles")
         return

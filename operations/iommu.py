@@ -22,6 +22,7 @@ from facts.iommu import GRUB_DEFAULT, grub_file_args, merge_args, missing_args
 
 from ._files import backup_path, before_upload
 from ._log import warn_once
+from ._probe import section
 
 REBOOT_MARKER = "/var/run/reboot-required"
 REBOOT_REASON = "kvm-cluster-iommu"
@@ -151,7 +152,7 @@ def kernel_options(wanted: list[str], os_family: str, reboot: bool = False, curr
             os_family="debian",
         )
     """
-    plan = plan_kernel_options(wanted, (current or {}).get("iommu") or {}, os_family)
+    plan = plan_kernel_options(wanted, section(current, "iommu", {}), os_family)
     if plan.note:
         warn_once(plan.note)
     if not plan.changes:

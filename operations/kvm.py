@@ -18,6 +18,7 @@ from pyinfra.operations import files
 
 from ._files import checked_content, digest_matches, put_file
 from ._log import or_noop, warn_once
+from ._probe import section
 from ._render import render
 from .services import service_commands
 
@@ -197,7 +198,7 @@ def libvirt_daemon(os_release: dict, group: str, uri_default: str, tls: bool,
         )
     """
     layout = libvirt_layout(os_release)
-    files, services = (current or {}).get("files") or {}, (current or {}).get("services") or {}
+    files, services = section(current, "files", {}), section(current, "services", {})
     yield from or_noop(_libvirt_commands(layout, group, uri_default, tls, files, services, users,
                                          certificates or {}),
                        f"{layout.service} is configured and running")
@@ -267,7 +268,7 @@ def tls_certificates(ca_cert: str, server_cert: str, server_key: str, current: d
     + ca_cert, server_cert, server_key: the PEM texts (the user's own PKI)
     + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``files`` (digests)
     """
-    files = (current or {}).get("files") or {}
+    files = section(current, "files", {})
     for key, text in (("ca_cert", ca_cert), ("server_cert", server_cert), ("server_key", server_key)):
         yield from put_file(TLS_PATHS[key], text, mode=TLS_MODES[key], current=files.get(TLS_PATHS[key]),
                             backup=False, secret=key == "server_key")
@@ -287,8 +288,8 @@ def sysctl(values: dict[str, str], current: dict | None = None, path: str = SYSC
     A key the kernel lacks, or that cannot be set here (read-only
     ``/proc/sys`` in a container), is reported, not fatal.
     """
-    files = (current or {}).get("files") or {}
-    to_set, problems = sysctl_plan(values, (current or {}).get("sysctl") or {})
+    files = section(current, "files", {})
+    to_set, problems = sysctl_plan(values, section(current, "sysctl", {}))
     for problem in problems:
         warn_once(f"sysctl {problem}")
     yield from or_noop(_sysctl_commands(path, values, files, to_set), f"{path} is in place")

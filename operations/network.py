@@ -59,6 +59,7 @@ from ._network_switch import (
     transaction_id,
     stage_command,
 )
+from ._probe import file_digest, section
 from ._render import render
 
 # What the deploy functions use from the private modules.
@@ -101,9 +102,9 @@ def switch_helper(current: dict | None = None):
 
         network.switch_helper(current=probe)
     """
-    files = (current or {}).get("files") or {}
+    files = section(current, "files", {})
     unit = posixpath.basename(BOOT_UNIT)
-    enabled = (((current or {}).get("services") or {}).get(unit) or {}).get("enabled") == "enabled"
+    enabled = (section(current, "services", {}).get(unit) or {}).get("enabled") == "enabled"
     # Replaced by a rename: a rollback timer may be running the old script.
     script = list(put_file(SCRIPT, helper_script(), mode="755", current=files.get(SCRIPT),
                            backup=False, atomic=True))
@@ -154,8 +155,8 @@ def bridge(plan: dict | None = None, problem: str | None = None, backend: str = 
         error_once(message)
         yield fail_command(message)
         return
-    interfaces = (current or {}).get("interfaces") or {"links": {}, "files": {}, "contents": {}}
-    network_manager = (current or {}).get("network_manager")
+    interfaces = section(current, "interfaces", {"links": {}, "files": {}, "contents": {}})
+    network_manager = section(current, "network_manager")
     plan = plan_from_dict(plan)
     # The confirmation runs kvm-cluster-net as this operation does (_sudo...).
     arguments = connector_arguments(host.current_op_global_arguments)
@@ -245,14 +246,14 @@ def resolvers(dns: list, search: str, backend: str, bridged: bool, current: dict
         network.resolvers(dns=["172.30.10.11", "172.30.10.12"], search="cluster.lan",
                           backend="ifupdown", bridged=True, current=probe)
     """
-    interfaces = (current or {}).get("interfaces") or {"files": {}}
-    nm_active = bool(((current or {}).get("network_manager") or {}).get("active"))
+    interfaces = section(current, "interfaces", {"files": {}})
+    nm_active = bool(section(current, "network_manager", {}).get("active"))
     target = dns_file(backend, bridged, interfaces, dns, search, nm_active)
     if target is None:
         host.noop(f"resolvers {', '.join(dns)} are in the {backend} bridge configuration")
         return
     path, content = target
-    commands = list(put_file(path, content, current=((current or {}).get("files") or {}).get(path)))
+    commands = list(put_file(path, content, current=file_digest(current, path)))
     if not commands:
         host.noop(f"{path} already lists {', '.join(dns)}")
         return
@@ -278,8 +279,8 @@ def qemu_bridge_acl(bridge: str, current: dict | None = None):
 
         network.qemu_bridge_acl(bridge="br0", current=probe)
     """
-    digest = ((current or {}).get("files") or {}).get(QEMU_BRIDGE_CONF)
-    contents = ((current or {}).get("interfaces") or {}).get("contents") or {}
+    digest = file_digest(current, QEMU_BRIDGE_CONF)
+    contents = section(current, "interfaces", {}).get("contents") or {}
     acl = contents.get(QEMU_BRIDGE_CONF, []) if digest else []
     lines = bridge_acl(acl, bridge)
     if lines is None:

@@ -18,6 +18,7 @@ from facts.nfs import describe_unsupported
 
 from ._files import digest_matches, put_file
 from ._log import warn_once
+from ._probe import file_digest, section
 from ._render import render
 
 IDMAPD_CONF = "/etc/idmapd.conf"
@@ -141,7 +142,7 @@ def idmapd(domain: str, os_family: str, path: str = "/etc/idmapd.conf", current:
 
         nfs.idmapd(domain="cluster.lan", os_family="debian")
     """
-    digest = ((current or {}).get("files") or {}).get(path)
+    digest = file_digest(current, path)
     yield from put_file(path, idmapd_conf(domain, os_family), mode="644", current=digest)
 
 
@@ -170,7 +171,7 @@ def export(backend: str, path: str, network: str, options: list[str], domain: st
                    options=["rw", "sync", "no_subtree_check", "root_squash"], domain="cluster.lan",
                    config_path="/etc/exports.d/kvm-cluster.exports")
     """
-    digest = ((current or {}).get("files") or {}).get(config_path)
+    digest = file_digest(current, config_path)
     if backend == "ganesha":
         yield from put_file(config_path, ganesha_config(path, network, options, domain),
                             mode="644", current=digest)
@@ -212,7 +213,7 @@ def mount_unit_file(path: str, what: str, where: str, options: list[str], timeou
                             options=["_netdev", "nofail", "hard"], timeout=30,
                             pool_name="secondary", current=probe)
     """
-    client = (current or {}).get("nfs_client") or {"supported": False}
+    client = section(current, "nfs_client", {"supported": False})
     if not client["supported"]:
         warn_once(
             f"NFS mount of {what} at {where} cannot be made on {host.name}: "
@@ -220,7 +221,7 @@ def mount_unit_file(path: str, what: str, where: str, options: list[str], timeou
         )
     content = mount_unit(what, where, options, timeout)
     changed = False
-    digest = ((current or {}).get("files") or {}).get(path)
+    digest = file_digest(current, path)
     for command in put_file(path, content, mode="644", current=digest, backup=False):
         changed = True
         yield command

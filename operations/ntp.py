@@ -19,6 +19,7 @@ from pyinfra.api import StringCommand, operation
 
 from ._files import checked_content, digest_matches, put_file
 from ._log import or_noop
+from ._probe import section
 from ._render import render
 from .services import service_commands
 
@@ -107,7 +108,7 @@ def chrony(os_family: str, config: str, set_clock: bool, current: dict | None = 
         )
     """
     layout = chrony_layout(os_family)
-    files, services = (current or {}).get("files") or {}, (current or {}).get("services") or {}
+    files, services = section(current, "files", {}), section(current, "services", {})
     yield from or_noop(_chrony_commands(layout, os_family, config, set_clock, files, services),
                        f"{layout.config} is in place and {layout.unit} running")
 

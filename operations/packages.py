@@ -11,6 +11,7 @@ from pyinfra.operations import apt, dnf, yum
 from facts.packages import SKIPPED_RECORD
 
 from ._log import warn_once
+from ._probe import section
 
 
 # What to do about an optional package the archive lacks.
@@ -58,7 +59,7 @@ def install(packages: list[str], os_family: str, os_major: int | None = None, op
             optional=["virt-top"],
         )
     """
-    state = (current or {}).get("packages") or {}
+    state = section(current, "packages", {})
     todo, missing = packages_to_install(packages, state)
     skipped = [name for name in missing if name in optional]
     required = [name for name in missing if name not in optional]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pyinfra.api import StringCommand, operation
 
 from ._log import warn_once
+from ._probe import section
 
 
 def service_commands(unit: str, current: dict | None, running: bool = True, enabled: bool = True,
@@ -66,7 +67,7 @@ def service(unit: str, current: dict | None = None, running: bool = True, enable
             restart=config_changed,
         )
     """
-    state = ((current or {}).get("services") or {}).get(unit)
+    state = section(current, "services", {}).get(unit)
     if state and state.get("enabled") == "not-found" and (running or enabled):
         warn_once(f"unit {unit} is not installed on this host")
     yield from service_commands(unit, state, running=running, enabled=enabled, restart=restart)

@@ -18,6 +18,7 @@ from pyinfra.operations import files
 from facts.pools import VIRSH
 
 from ._files import put_file
+from ._probe import file_digest, section
 from ._render import render
 from ._log import error_once, fail_command
 
@@ -143,7 +144,7 @@ def pool(pool_name: str, path: str, xml_path: str, build: bool = True, autostart
             current=probe,
         )
     """
-    pools = (current or {}).get("pools")
+    pools = section(current, "pools")
     try:
         plan = plan_pool(pools, pool_name, path, build=build, autostart=autostart)
     except PoolClash as clash:
@@ -155,7 +156,7 @@ def pool(pool_name: str, path: str, xml_path: str, build: bool = True, autostart
         return
 
     if plan.define or plan.unknown:
-        yield from put_file(xml_path, pool_xml(pool_name, path), mode="644", current=((current or {}).get("files") or {}).get(xml_path),
+        yield from put_file(xml_path, pool_xml(pool_name, path), mode="644", current=file_digest(current, xml_path),
                             backup=False)
     if nfs_mount:
         yield mount_guard(nfs_mount, pool_name)
@@ -201,7 +202,7 @@ def directory(path: str, user: str = "root", group: str = "root", mode: str = "7
 
         storage.directory(path="/data01/primary", user="root", group="kvm", mode="775")
     """
-    found = (((current or {}).get("pool_paths") or {}).get("dirs") or {}).get(path)
+    found = (section(current, "pool_paths", {}).get("dirs") or {}).get(path)
     if directory_matches(found, user, group, mode):
         host.noop(f"directory {path} is {user}:{group} {mode}")
         return
@@ -233,7 +234,7 @@ def apparmor_paths(paths: list[str], path: str, current: dict | None = None):
         storage.apparmor_paths(paths=["/data01/primary", "/secondary"],
                                path="/etc/apparmor.d/local/abstractions/libvirt-qemu")
     """
-    digest = ((current or {}).get("files") or {}).get(path)
+    digest = file_digest(current, path)
     yield from put_file(path, apparmor_local(paths), mode="644", current=digest)
 
 
@@ -287,7 +288,7 @@ def selinux_labels(label_paths: list[str], relabel_paths: list[str], nfs: bool =
         storage.selinux_labels(label_paths=["/data01/primary"],
                                relabel_paths=["/data01/primary"], current=probe)
     """
-    state = (current or {}).get("pool_paths") or {}
+    state = section(current, "pool_paths", {})
     commands = selinux_commands(state, label_paths, relabel_paths, nfs)
     if not commands:
         host.noop("SELinux labels of the pool paths are in place" if state.get("selinux")
