@@ -10,7 +10,7 @@ from cluster.model import network as config_network
 from cluster.model.settings import HostSettings
 from operations import firewall
 
-from .network import interfaces_facts, uplink_devices
+from .network import uplink_devices
 
 
 def wanted_services(settings: HostSettings) -> list[str]:
@@ -23,7 +23,7 @@ def wanted_services(settings: HostSettings) -> list[str]:
 
 @deploy("Firewall")
 def configure_firewall(settings: HostSettings, probe: dict, all_settings: dict):
-    interfaces = uplink_devices(settings, all_settings, interfaces_facts(probe))
+    interfaces = uplink_devices(settings, all_settings, probe["interfaces"])
     if settings.bridged:
         interfaces = (config_network.BRIDGE, *interfaces)
     wanted = wanted_services(settings)

@@ -7,23 +7,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from pyinfra import host
 from pyinfra.api import deploy
 
 from cluster.model import network as cfg
 from cluster.model.settings import HostSettings
-from facts.interfaces import Interfaces
 from operations import network
 
 from .needs import Needs
 from .needs import needs as needs_of
-
-
-def interfaces_facts(probe: dict) -> dict:
-    """The ``interfaces`` section of the probe (read on its own if the probe lacks it)."""
-    if "interfaces" in probe:
-        return probe["interfaces"]
-    return host.get_fact(Interfaces)
 
 
 def bond_of(settings: HostSettings) -> network.Bond | None:
@@ -67,7 +58,7 @@ def uplink_devices(settings: HostSettings, all_settings: dict, interfaces: dict)
 def backend_of(settings: HostSettings, all_settings: dict, probe: dict) -> str:
     """The backend that writes this host's network configuration (network_backend,
     or the one that owns the uplink today)."""
-    interfaces = interfaces_facts(probe)
+    interfaces = probe["interfaces"]
     return network.choose_backend(settings.network_backend, probe["os"], interfaces,
                                   probe.get("network_manager"),
                                   uplink_devices(settings, all_settings, interfaces))
@@ -77,7 +68,7 @@ def data_problems(settings: HostSettings, all_settings: dict, probe: dict) -> li
     """What this host's facts refuse in its network data (an uplink or bond
     member it does not have, a backend it cannot run): checked by the
     preflight, before any change."""
-    interfaces = interfaces_facts(probe)
+    interfaces = probe["interfaces"]
     problems = []
     backend = backend_of(settings, all_settings, probe)
     why = network.backend_unavailable(backend, probe["os"], interfaces)
@@ -99,15 +90,14 @@ def data_problems(settings: HostSettings, all_settings: dict, probe: dict) -> li
 
 @deploy("Network")
 def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
-    interfaces = interfaces_facts(probe)
-    current = {**probe, "interfaces": interfaces}
+    interfaces = probe["interfaces"]
     backend = backend_of(settings, all_settings, probe)
     bridged = settings.bridged
     if bridged:
         plan, problem = network_plan(settings, interfaces)
         network.switch_helper(
             name="Install kvm-cluster-net (the host side of the commit-confirm switch)",
-            current=current,
+            current=probe,
         )
         network.bridge(
             name=f"Bridge {cfg.BRIDGE} with the host's address ({backend}, commit-confirm)",
@@ -116,12 +106,12 @@ def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
             backend=backend,
             nm_policy=settings.network_manager,
             confirm_timeout=settings.network_confirm_timeout,
-            current=current,
+            current=probe,
         )
         network.qemu_bridge_acl(
             name=f"qemu may attach VMs to {cfg.BRIDGE}",
             bridge=cfg.BRIDGE,
-            current=current,
+            current=probe,
         )
     network.resolvers(
         name="DNS resolvers: the masters",
@@ -129,7 +119,7 @@ def configure_network(settings: HostSettings, probe: dict, all_settings: dict):
         search=settings.search_domain,
         backend=backend,
         bridged=bridged,
-        current=current,
+        current=probe,
     )
 
 
