@@ -94,7 +94,7 @@ def _build_host(client, tag, base, name):
     lines = []
     persona = persona_named(name)
     buildargs = {"BASE": base, "PERSONA": name, "PACKAGES": Path(persona.packages_file).stem,
-                 "FIREWALLD": "yes" if persona.firewalld else "no"}
+                 "FIREWALLD": "yes" if persona.firewalld else "no", "ADDRESSING": persona.addressing}
     for chunk in client.api.build(path=str(IMAGE_DIR), tag=tag, rm=True, forcerm=True,
                                   buildargs=buildargs, decode=True):
         if "stream" in chunk:

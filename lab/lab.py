@@ -17,7 +17,8 @@ import docker
 
 from .engine import LabError, ensure_engine, ensure_tool, tune_host
 from .images import ensure_images, prune_stale_images
-from .topology import DEFAULT_NODES, GATEWAY, NETWORK, SUBNET, topology
+from .personas import SITE_DHCP_IMAGE, persona as persona_named
+from .topology import DEFAULT_NODES, GATEWAY, NETWORK, PREFIX, SITE_DHCP_OCTET, SUBNET, topology
 
 LAB_DIR = Path(__file__).resolve().parent
 STATE_DIR = LAB_DIR / ".state"
@@ -123,6 +124,60 @@ def _create(client, host, image):
     endpoint = client.api.create_endpoint_config(ipv4_address=host.ip)
     return client.containers.create(detach=True, network=NETWORK,
                                     networking_config={NETWORK: endpoint}, **spec)
+
+
+# -- the site's DHCP server --------------------------------------------------
+
+SITE_DHCP = "kvmlab-site-dhcp"
+SITE_DHCP_IP = f"{PREFIX}{SITE_DHCP_OCTET}"
+
+
+def dhcp_hosts(hosts):
+    """The hosts whose installer configured eth0 by DHCP (their persona says so)."""
+    return [h for h in hosts if persona_named(h.persona).addressing == "dhcp"]
+
+
+def _site_dhcp_spec(image, hosts):
+    """The site's DHCP server, as a rack has one: dnsmasq answering DHCP only (no
+    DNS), a reservation for each DHCP-configured host (the address Docker gives
+    it, by its fixed MAC), nothing for anyone else (the masters' own DHCP tests
+    see no second server answering an unknown MAC). It is the lab's, not a lab
+    host: dnsmasq runs as the container's only process, from a persona's image
+    (which has dnsmasq), not under systemd."""
+    reservations = [f"--dhcp-host={h.mac},{h.ip},{h.name}" for h in dhcp_hosts(hosts)]
+    return dict(
+        image=image,
+        name=SITE_DHCP,
+        hostname="site-dhcp",
+        entrypoint=["/usr/sbin/dnsmasq"],
+        command=["--keep-in-foreground", "--log-facility=-", "--port=0", "--no-resolv", "--no-hosts",
+                 "--user=root", "--dhcp-leasefile=/tmp/site-dhcp.leases",
+                 f"--dhcp-range={PREFIX}0,static,255.255.255.0,1h",
+                 f"--dhcp-option=option:router,{GATEWAY}",
+                 # Each container's own Docker resolver, as the static personas have it.
+                 "--dhcp-option=option:dns-server,127.0.0.11",
+                 *reservations],
+        cap_add=["NET_ADMIN", "NET_RAW"],
+        labels={LABEL: "1", f"{LABEL}.role": "site-dhcp"},
+    )
+
+
+def _ensure_site_dhcp(client, image, hosts, existing):
+    """Run the site's DHCP server for the DHCP-configured ``hosts`` (reused when
+    its spec is the current one and it runs); before they boot, as on a site."""
+    spec = _site_dhcp_spec(image, hosts)
+    spec["labels"][f"{LABEL}.spec"] = _spec_hash(spec)
+    container = existing.get(SITE_DHCP)
+    if container is not None:
+        if container.labels.get(f"{LABEL}.spec") == spec["labels"][f"{LABEL}.spec"] \
+                and container.status == "running":
+            return container
+        _remove(client, SITE_DHCP)
+    endpoint = client.api.create_endpoint_config(ipv4_address=SITE_DHCP_IP)
+    container = client.containers.create(detach=True, network=NETWORK,
+                                         networking_config={NETWORK: endpoint}, **spec)
+    container.start()
+    return container
 
 
 def _start(container, attempts=10):
@@ -332,17 +387,20 @@ def up(nodes=DEFAULT_NODES, fresh=False, personas=None):
     client = ensure_engine()
     tune_host()
     wanted = topology(nodes, personas)
-    images = ensure_images(client, sorted({h.persona for h in wanted}))
+    site_dhcp = bool(dhcp_hosts(wanted))
+    images = ensure_images(client, sorted({h.persona for h in wanted} | ({SITE_DHCP_IMAGE} if site_dhcp else set())))
     _ensure_network(client)
     pubkey = ensure_key()
     existing = _lab_containers(client)
 
-    names = {h.container for h in wanted}
+    names = {h.container for h in wanted} | ({SITE_DHCP} if site_dhcp else set())
     stale = [(name, f"{name}-data01") for name in existing if name not in names]
     if fresh:
         stale += [(h.container, h.volume) for h in wanted]
     _parallel(lambda cv: _remove(client, *cv), stale)
     existing = _lab_containers(client)
+    if site_dhcp:
+        _ensure_site_dhcp(client, images[SITE_DHCP_IMAGE], wanted, existing)
 
     results = _parallel(lambda h: _bring_up(client, h, images[h.persona], pubkey, existing), wanted)
     lab_hosts = [lab_host for lab_host, _ in results]

@@ -29,6 +29,7 @@ class Persona:
     stands_for: str = ""
     firewalld: bool = False  # firewalld installed and running, its default zone as installed
     packages: str = ""       # the package list (packages/<this>.txt): the persona's name by default
+    addressing: str = "static"  # how its installer configured eth0: static | dhcp (the site's DHCP server)
 
     @property
     def packages_file(self) -> str:
@@ -51,13 +52,18 @@ PERSONAS = {
         Persona("debian12-firewalld", "bookworm", "ifupdown", firewalld=True, packages="debian12",
                 stands_for="Debian 12 with firewalld running, its public zone as installed "
                            "(ssh, dhcpv6-client), as RHEL and Rocky run it by default"),
-        Persona("minimal", "bookworm", "ifupdown", preloaded=False,
-                stands_for="a Debian 12 minimal install: no sudo, nothing of the deploy's "
-                           "packages; the deploy installs everything from the archive"),
+        Persona("minimal", "bookworm", "ifupdown", preloaded=False, addressing="dhcp",
+                stands_for="a Debian 12 minimal install on a network with a DHCP server (the "
+                           "installer's default: allow-hotplug eth0, iface eth0 inet dhcp, a "
+                           "reservation for the host on the site's server): no sudo, nothing of "
+                           "the deploy's packages; the deploy installs everything from the archive"),
     )
 }
 
 DEFAULT_PERSONA = "debian12"
+
+# The site's DHCP server (lab/lab.py) runs dnsmasq from this persona's image.
+SITE_DHCP_IMAGE = "debian12"
 
 
 def persona(name: str) -> Persona:

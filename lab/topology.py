@@ -14,6 +14,7 @@ SUBNET = "172.30.10.0/24"
 GATEWAY = "172.30.10.1"
 PREFIX = "172.30.10."
 
+SITE_DHCP_OCTET = 2  # the site's DHCP server (lab/lab.py), for the DHCP-configured personas
 MASTERS = {"mgmt01": 11, "mgmt02": 12}
 FIRST_NODE_OCTET = 41
 MAX_NODES = 254 - FIRST_NODE_OCTET + 1

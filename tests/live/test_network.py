@@ -1,7 +1,8 @@
 """The network step, live, on every persona: br0 takes over the address the
-host's installer configured (an ifupdown stanza on Debian 12, a NetworkManager
-keyfile on Debian 13 standing in for RHEL 9, a netplan file with networkd on
-Debian 13 standing in for Ubuntu), survives a reboot, and every failure path
+host's installer configured (an ifupdown stanza on Debian 12, static, or by
+DHCP from the site's server on the minimal persona; a NetworkManager keyfile on
+Debian 13 standing in for RHEL 9, a netplan file with networkd on Debian 13
+standing in for Ubuntu), survives a reboot, and every failure path
 of the commit-confirm switch (a wrong address, a restart while the switch
 waits for its confirmation, a lost rollback timer, a backup that cannot be
 written, an ifup that fails) leaves the host as its installer left it,
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,6 +46,20 @@ OWNER = {
     "debian13-nm": "NetworkManager",
     "debian13-netplan": "systemd-networkd",
 }
+
+
+def dhcp_configured(host) -> bool:
+    return lab.persona(host.persona).addressing == "dhcp"
+
+
+def dhclient(host, device="eth0"):
+    """The dhclient keeping ``device``'s lease: (pid, its cgroup), or None."""
+    rc, output = lab.exec(host.name, f"pid=$(pgrep -f 'dhclient .*{device}$') && "
+                                     f"echo $pid && cat /proc/$pid/cgroup")
+    if rc != 0:
+        return None
+    pid, cgroup = output.split("\n", 1)
+    return int(pid), cgroup.strip()
 
 
 def nodes(personas=None):
@@ -151,6 +167,9 @@ def test_every_persona_moves_its_installer_configuration_onto_br0_and_keeps_it_a
     before = installer_digests(kvm_nodes)
     for host in kvm_nodes:  # what the installer left: eth0 carries the address
         assert addresses(links(host)["eth0"]) == [host.ip], host.name
+        if dhcp_configured(host):  # leased from the site's server
+            assert dhclient(host), f"{host.name}: no dhclient holds eth0's lease"
+    assert any(dhcp_configured(h) for h in kvm_nodes), "the lab has no DHCP-configured node"
 
     first = deploy()
     assert first.returncode == 0, first.output
@@ -167,6 +186,8 @@ def test_every_persona_moves_its_installer_configuration_onto_br0_and_keeps_it_a
             assert sh(host, "ifquery --list --allow=hotplug; ifquery --list").split() == ["lo", "br0"], host.name
         else:
             assert sha1(host, path) is None, f"{host.name}: {path} is still there"
+        if dhcp_configured(host):  # released: no renewal puts the address back on eth0
+            assert dhclient(host) is None, f"{host.name}: dhclient still runs for eth0"
         assert sh(host, f"systemctl is-active {OWNER[host.persona]}").strip() == "active", host.name
         if host.persona == "debian13-nm":
             active = sh(host, "nmcli -t -f NAME,DEVICE connection show --active")
@@ -194,7 +215,11 @@ def test_every_persona_moves_its_installer_configuration_onto_br0_and_keeps_it_a
 
 
 def test_a_wrong_address_rolls_back_by_itself_on_every_persona(lab_up, monkeypatch):
-    hosts = one_per_persona()
+    """Each persona, the DHCP-configured one included: the rollback re-applies
+    the installer's configuration, and the dhclient it starts keeps the lease
+    after the rollback's own unit has ended (KillMode=process)."""
+    hosts = one_per_persona(exclude=())
+    assert any(dhcp_configured(h) for h in hosts), "the lab has no DHCP-configured node"
     lab.reset(only=[h.name for h in hosts])
     before = installer_digests(hosts)
     monkeypatch.setenv("KVMLAB_HOST_DATA", json.dumps(
@@ -207,10 +232,23 @@ def test_a_wrong_address_rolls_back_by_itself_on_every_persona(lab_up, monkeypat
         assert state(host).startswith("rolled-back ") and "no confirmation within 20s" in state(host)
         assert_as_installed(host, before[host.name])
     assert run.output.count("the host rolled back by itself and answers again") == len(hosts), run.output
+    for host in filter(dhcp_configured, hosts):
+        # The lease is held by the dhclient the rollback's re-apply started: it
+        # outlived that transient unit, which has ended.
+        found = dhclient(host)
+        assert found, f"{host.name}: no dhclient after the rollback"
+        units = set(re.findall(r"kvm-cluster-net-rollback-[^/\s]+\.service", found[1]))
+        assert len(units) == 1, f"{host.name}: dhclient's cgroup: {found[1]}"
+        unit = units.pop()
+        assert sh(host, f"systemctl show -p ActiveState --value {unit}").strip() != "active", unit
+        lease = sh(host, "cat /var/lib/dhcp/dhclient.eth0.leases")
+        assert f"fixed-address {host.ip};" in lease, lease
     # The same after a reboot: the host boots from the installer's configuration.
     reboot(hosts)
     for host in hosts:
         assert_as_installed(host, before[host.name])
+        if dhcp_configured(host):
+            assert dhclient(host), f"{host.name}: no dhclient after the reboot"
 
 
 class PausedDeploy:

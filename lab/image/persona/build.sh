@@ -4,6 +4,7 @@
 set -eu
 PERSONA=$1
 FIREWALLD=${2:-no}
+ADDRESSING=${3:-static}
 LIB=/usr/local/lib/kvmlab
 . /etc/os-release
 
@@ -41,6 +42,7 @@ rm -f /tmp/packages.txt
 
 install -d -m 0755 /etc/kvmlab
 echo "$PERSONA" > /etc/kvmlab/persona
+echo "$ADDRESSING" > /etc/kvmlab/addressing
 install -m 0644 "$LIB/sshd-lab.conf" /etc/ssh/sshd_config.d/lab.conf
 install -m 0644 "$LIB/ssh-hostkeys.service" "$LIB/kvmlab-installer.service" \
     "$LIB/kvmlab-hotplug.service" /etc/systemd/system/
