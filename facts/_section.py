@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -50,3 +51,61 @@ def unquote_shell(value: str) -> str:
 
 def quote(value: str) -> str:
     return shlex.quote(value)
+
+
+# What the probe remembers between runs: in /run, so a reboot forgets it.
+REMEMBERED_DIR = "/run/kvm-cluster/probe"
+
+# What a package install, upgrade or removal rewrites (dpkg's status file, the
+# RPM database): output that depends on installed packages is stale after it.
+PACKAGE_DATABASES = ("/var/lib/dpkg/status", "/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages")
+
+
+def remembered(name: str, command: str, unless_newer: tuple[str, ...] = (), key: str = "") -> str:
+    """``command``'s output, remembered on the host and served again while it
+    cannot have changed: the same boot (it lives in /run), none of the files
+    ``unless_newer`` modified since it was remembered (a package change
+    rewrites the package database), and ``key`` (a command, cheap next to
+    ``command``) printing the same as then. The entry's name holds a digest
+    of the command, so other arguments are another entry. Where /run cannot
+    be written (not root), the command runs every time.
+
+    The probe wraps in it what only a reboot or a package change can change
+    and costs the most to read (virt-host-validate, the CPU's flags, package
+    states)."""
+    import hashlib
+
+    digest = hashlib.sha1(f"{command}\0{key}".encode()).hexdigest()[:12]
+    entry = f"{REMEMBERED_DIR}/{name}-{digest}"
+    checks = ["[ -f \"$c\" ]", "[ -f \"$c.key\" ]"]
+    checks += [f"{{ [ ! -e {quote(f)} ] || [ \"$c\" -nt {quote(f)} ]; }}" for f in unless_newer]
+    checks.append("{ IFS= read -r was < \"$c.key\"; [ \"$was\" = \"key:$k\" ]; }")
+    return (
+        f"c={entry}; k={f'$({key})' if key else ''}; "
+        f"if {' && '.join(checks)}; then cat \"$c\"; "
+        f"elif {{ [ -d {REMEMBERED_DIR} ] || mkdir -p -m 0700 {REMEMBERED_DIR}; }} 2>/dev/null "
+        "&& rm -f \"$c.key\" && : > \"$c.new\" 2>/dev/null; then "
+        f"{{ {command}; }} > \"$c.new\"; printf 'key:%s\\n' \"$k\" > \"$c.key.new\"; "
+        "mv -f \"$c.new\" \"$c\"; mv -f \"$c.key.new\" \"$c.key\"; cat \"$c\"; "
+        f"else {command}; fi"
+    )
+
+
+# systemd units whose state several sections ask: the probe reads them with the
+# deploy's own units in one ``systemctl show`` (facts.services), instead of a
+# ``systemctl is-active`` (about 3 ms of CPU) in each section.
+SHARED_UNITS = ("NetworkManager.service", "systemd-resolved.service", "firewalld.service")
+
+
+def unit_variable(unit: str, field: str) -> str:
+    """The shell variable facts.services sets to ``unit``'s ``active``
+    (ActiveState) or ``enabled`` (UnitFileState) state."""
+    return f"KC_{re.sub(r'[^A-Za-z0-9]', '_', unit)}_{field}"
+
+
+def unit_state(unit: str, field: str) -> str:
+    """Shell words for ``unit``'s state, as ``systemctl is-active`` or
+    ``is-enabled`` prints it: from the probe's ``systemctl show`` when it read
+    the unit, else asked now (the fact run on its own)."""
+    ask = {"active": "is-active", "enabled": "is-enabled"}[field]
+    return f"${{{unit_variable(unit, field)}-$(systemctl {ask} {unit} 2>/dev/null)}}"

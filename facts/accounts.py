@@ -20,20 +20,24 @@ def sudoers_path(user: str) -> str:
 
 
 def account_command(user: str) -> str:
+    """The passwd entry, the groups, then one ``stat`` and one ``sha1sum`` for
+    the account's files, put in order by awk (not a process or three per file)."""
     home_ssh = f"{home_dir(user)}/.ssh"
     keys = f"{home_ssh}/authorized_keys"
+    # Debian's and Ubuntu's sshd also read authorized_keys2 (AuthorizedKeysFile).
     keys2 = f"{home_ssh}/authorized_keys2"
     sudoers = sudoers_path(user)
     u = quote(user)
     return (
-        f"echo \"passwd: $(getent passwd {u})\"; "
-        f"echo \"groups: $(id -nG {u} 2>/dev/null)\"; "
-        f"echo \"ssh_dir: $(stat -c '%a %U' {home_ssh} 2>/dev/null)\"; "
-        f"echo \"keys: $(stat -c '%a %U' {keys} 2>/dev/null) $(sha1sum {keys} 2>/dev/null | cut -d' ' -f1)\"; "
-        # Debian's and Ubuntu's sshd also read authorized_keys2 (AuthorizedKeysFile).
-        f"echo \"keys2: $(sha1sum {keys2} 2>/dev/null | cut -d' ' -f1)\"; "
-        f"echo \"sudoers: $(stat -c '%a %U %G' {sudoers} 2>/dev/null) "
-        f"$(sha1sum {sudoers} 2>/dev/null | cut -d' ' -f1)\""
+        f"{{ echo \"P $(getent passwd {u})\"; echo \"G $(id -nG {u} 2>/dev/null)\"; "
+        f"stat -c 'S %n %a %U %G' {home_ssh} {keys} {sudoers} 2>/dev/null; "
+        f"sha1sum {keys} {keys2} {sudoers} 2>/dev/null; }} | awk "
+        "'$1 == \"P\" {p = substr($0, 3); next} $1 == \"G\" {g = substr($0, 3); next} "
+        "$1 == \"S\" {owner[$2] = $3 \" \" $4; group[$2] = $5; next} {sha[$2] = $1} "
+        f"END {{print \"passwd: \" p; print \"groups: \" g; print \"ssh_dir: \" owner[\"{home_ssh}\"]; "
+        f"print \"keys: \" owner[\"{keys}\"] \" \" sha[\"{keys}\"]; print \"keys2: \" sha[\"{keys2}\"]; "
+        f"s = owner[\"{sudoers}\"]; if (s != \"\") s = s \" \" group[\"{sudoers}\"]; "
+        f"print \"sudoers: \" s \" \" sha[\"{sudoers}\"]}}'"
     )
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from ._section import Section, key_values
+from ._section import Section, key_values, remembered
 
 VENDORS = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}
 
 CPU_COMMAND = (
-    "grep -m1 '^vendor_id' /proc/cpuinfo; "
-    "grep -m1 '^flags' /proc/cpuinfo; "
+    # The CPU's vendor and flags change only with a reboot (firmware settings).
+    remembered("cpu-flags", "grep -m1 '^vendor_id' /proc/cpuinfo; grep -m1 '^flags' /proc/cpuinfo")
+    + "; "
     "if [ -e /dev/kvm ]; then echo 'dev_kvm: yes'; else echo 'dev_kvm: no'; fi; "
     "echo \"kvm_modules: $(awk '$1 ~ /^kvm(_intel|_amd)?$/ {printf \"%s \", $1}' /proc/modules"
     " 2>/dev/null)\"; "

@@ -1,7 +1,8 @@
 """firewalld: is it running, which zone holds which interfaces, what each zone opens.
 
 One section of the batched probe (``firewall``): on a host where firewalld is
-not active it costs one ``systemctl``; where it is, the permanent
+not active it costs nothing (its state comes from the probe's one
+``systemctl show``); where it is, the permanent
 configuration (which the deploy changes) read from firewalld's own files
 (``firewalld.conf``, the zone files), and the record of what the deploy opened.
 """
@@ -12,7 +13,7 @@ from xml.etree import ElementTree
 
 from pyinfra.api import FactBase
 
-from ._section import Section
+from ._section import Section, unit_state
 
 RECORD = "/var/lib/kvm-cluster/firewall-opened"
 CONF = "/etc/firewalld/firewalld.conf"
@@ -22,7 +23,7 @@ ZONE_DIRS = ("/usr/lib/firewalld/zones", "/etc/firewalld/zones")
 # Read as files, not through firewall-cmd: each firewall-cmd is a Python
 # process of about 0.1 s of CPU, every run on every firewalld host.
 FIREWALL_COMMAND = (
-    "if systemctl -q is-active firewalld 2>/dev/null && command -v firewall-cmd >/dev/null 2>&1; then "
+    f"if [ \"{unit_state('firewalld.service', 'active')}\" = active ] && command -v firewall-cmd >/dev/null 2>&1; then "
     f"echo 'state: running'; echo '@conf'; cat {CONF} 2>/dev/null; "
     f"for f in {' '.join(f'{d}/*.xml' for d in ZONE_DIRS)}; do "
     "[ -f \"$f\" ] && { echo \"@zone $f\"; cat \"$f\"; }; done; "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from ._section import Section
+from ._section import SHARED_UNITS, Section
 from .accounts import account_section
 from .cpu import CPU
 from .files import file_digests_section
@@ -45,7 +45,10 @@ def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages
     """Every section; ``virt-host-validate`` and libvirt's pools (the costly
     ones) only on a hypervisor."""
     only_hypervisor = (lambda section: section) if hypervisor else _skipped
+    # First: the other sections read the shared units' states it leaves behind.
+    all_units = tuple(dict.fromkeys((*units, *SHARED_UNITS)))
     return [
+        services_section(all_units),
         OS_RELEASE,
         CPU,
         IOMMU,
@@ -55,7 +58,6 @@ def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages
         only_hypervisor(VIRT_HOST_VALIDATE),
         account_section(user),
         file_digests_section(files),
-        services_section(units),
         packages_section(packages or {}, packages_no_lookup),
         sysctl_section(sysctl),
         only_hypervisor(POOLS),

@@ -14,7 +14,7 @@ import json
 
 from pyinfra.api import FactBase
 
-from ._section import Section
+from ._section import Section, unit_state
 
 # Where each backend keeps its configuration; a file here that mentions an
 # interface the bridge takes over is a conflict (moved aside, kept as backup).
@@ -56,7 +56,7 @@ def interfaces_command() -> str:
         f"echo '@tools'; for t in {tools}; do command -v $t >/dev/null 2>&1 && echo $t; done; "
         "[ -x /etc/sysconfig/network-scripts/ifup-eth ] || [ -x /usr/libexec/network-scripts/ifup-eth ]"
         " && echo network-scripts; "
-        "systemctl -q is-active systemd-resolved 2>/dev/null && echo systemd-resolved; "
+        f"[ \"{unit_state('systemd-resolved.service', 'active')}\" = active ] && echo systemd-resolved; "
         "[ -L /etc/resolv.conf ] && echo resolv-conf-symlink; "
         "echo '@files'; "
         # The files that exist, as positional parameters (names may hold spaces);

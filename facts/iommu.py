@@ -6,20 +6,22 @@ import re
 
 from pyinfra.api import FactBase
 
-from ._section import Section, key_values, multi_values, unquote_shell
+from ._section import Section, key_values, multi_values, remembered, unquote_shell
 
 GRUB_DEFAULT = "/etc/default/grub"
 GRUB_VARIABLES = ("GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT")
 GRUB_TOOLS = ("update-grub", "grub-mkconfig", "grub2-mkconfig", "grubby")
 
 IOMMU_COMMAND = (
-    "echo \"cmdline: $(cat /proc/cmdline)\"; "
-    f"if [ -f {GRUB_DEFAULT} ]; then echo 'grub_file: yes'; else echo 'grub_file: no'; fi; "
+    # What the running kernel booted with: remembered until the next boot.
+    remembered("iommu-boot", "echo \"cmdline: $(cat /proc/cmdline)\"; "
+                 "echo \"groups: $(ls /sys/kernel/iommu_groups 2>/dev/null | wc -l)\"")
+    + "; "
+    + f"if [ -f {GRUB_DEFAULT} ]; then echo 'grub_file: yes'; else echo 'grub_file: no'; fi; "
     # /etc/default/grub.d/*.cfg (Debian, Ubuntu cloud images) is sourced after
     # the main file and may override it: report every assignment, in order.
     "grep -sH -E '^(GRUB_CMDLINE_LINUX|GRUB_CMDLINE_LINUX_DEFAULT)=' "
     f"{GRUB_DEFAULT} {GRUB_DEFAULT}.d/*.cfg | sed 's/^/assign: /'; "
-    "echo \"groups: $(ls /sys/kernel/iommu_groups 2>/dev/null | wc -l)\"; "
     "echo \"tools: $(for t in " + " ".join(GRUB_TOOLS) + "; do "
     "command -v $t >/dev/null 2>&1 && printf '%s ' $t; done)\"; "
     "echo \"grub_cfg: $(ls /boot/grub/grub.cfg /boot/grub2/grub.cfg "

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from ._section import Section, key_values, multi_values
+from ._section import Section, key_values, multi_values, unit_state
 
 NETWORK_MANAGER_COMMAND = (
     "if command -v NetworkManager >/dev/null 2>&1; then echo 'installed: yes'; "
     "else echo 'installed: no'; fi; "
-    "echo \"enabled: $(systemctl is-enabled NetworkManager 2>/dev/null)\"; "
-    "echo \"active: $(systemctl is-active NetworkManager 2>/dev/null)\"; "
-    "if command -v nmcli >/dev/null 2>&1 && systemctl -q is-active NetworkManager; then "
+    f"_nm_active=\"{unit_state('NetworkManager.service', 'active')}\"; "
+    f"echo \"enabled: {unit_state('NetworkManager.service', 'enabled')}\"; "
+    "echo \"active: $_nm_active\"; "
+    "if [ \"$_nm_active\" = active ] && command -v nmcli >/dev/null 2>&1; then "
     "nmcli -t -f DEVICE,TYPE,STATE,CONNECTION device 2>/dev/null | sed 's/^/device: /'; fi"
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from ._section import Section, quote
+from ._section import PACKAGE_DATABASES, Section, quote, remembered
 
 # Names the deploy found missing from the archive, recorded by
 # operations.packages so that later runs need not ask the archive again
@@ -79,8 +79,18 @@ def parse_packages(lines: list[str]) -> dict:
     return result
 
 
+# What the packages section's answer depends on besides the names asked: the
+# installed packages, the archive's index, the record of names found missing.
+PACKAGE_STATE_FILES = (*PACKAGE_DATABASES, "/var/cache/apt/pkgcache.bin", "/var/cache/dnf", SKIPPED_RECORD)
+
+
 def packages_section(names: dict[str, list[str]], no_lookup: dict[str, list[str]] | None = None) -> Section:
-    return Section("packages", packages_command(names, no_lookup), parse_packages)
+    """Remembered on the host until a package change, an archive update or a
+    new record of missing names (``dpkg-query`` alone is about 4 ms of CPU)."""
+    command = packages_command(names, no_lookup)
+    if command != "true":
+        command = remembered("packages", command, unless_newer=PACKAGE_STATE_FILES)
+    return Section("packages", command, parse_packages)
 
 
 class PackageState(FactBase):

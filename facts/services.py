@@ -8,10 +8,22 @@ from ._section import Section, quote
 
 
 def services_command(units: list[str] | tuple[str, ...]) -> str:
+    """One ``systemctl show`` for every unit; its states are also left in shell
+    variables (facts._section.unit_state) for the sections that follow."""
     if not units:
         return "true"
     names = " ".join(quote(unit) for unit in units)
-    return f"systemctl show -p Id,LoadState,ActiveState,UnitFileState {names} 2>/dev/null"
+    return (
+        f"_units=$(systemctl show -p Id,LoadState,ActiveState,UnitFileState {names} 2>/dev/null); "
+        "printf '%s\\n' \"$_units\"; "
+        # One record per unit (blank-line separated), its fields in any order.
+        "eval \"$(printf '%s\\n' \"$_units\" | awk 'BEGIN {RS=\"\"; FS=\"\\n\"} "
+        "{id=\"\"; a=\"\"; e=\"\"; for (i=1; i<=NF; i++) {k=substr($i, 1, index($i, \"=\")-1); "
+        "v=substr($i, index($i, \"=\")+1); gsub(/[^A-Za-z0-9.@_-]/, \"\", v); "
+        "if (k==\"Id\") id=v; if (k==\"ActiveState\") a=v; if (k==\"UnitFileState\") e=v} "
+        "if (id != \"\") {gsub(/[^A-Za-z0-9]/, \"_\", id); "
+        "printf \"KC_%s_active=%s; KC_%s_enabled=%s;\\n\", id, a, id, e}}')\""
+    )
 
 
 def parse_services(lines: list[str]) -> dict[str, dict]:
