@@ -1,0 +1,84 @@
+"""facts._section.remembered: the probe's cache of what only a reboot or a
+package change can change, run for real in this machine's /bin/sh."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from facts import _section
+
+
+@pytest.fixture
+def place(tmp_path, monkeypatch):
+    monkeypatch.setattr(_section, "REMEMBERED_DIR", str(tmp_path / "probe"))
+    (tmp_path / "db").write_text("1\n")
+    (tmp_path / "value").write_text("one\n")
+    return tmp_path
+
+
+def cached_reader(place, key=""):
+    """A remembered command that counts its runs; (run it, runs so far)."""
+    command = _section.remembered(
+        "t", f"echo ran >> {place}/runs; cat {place}/value",
+        unless_newer=(str(place / "db"), str(place / "missing")), key=key)
+
+    def run():
+        result = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+        assert result.stderr == ""
+        runs = (place / "runs").read_text().count("ran") if (place / "runs").exists() else 0
+        return result.stdout, runs
+    return run
+
+
+def touch_later(path):
+    time.sleep(0.01)
+    os.utime(path)
+
+
+def test_the_output_is_remembered_and_served_again(place):
+    run = cached_reader(place)
+    assert run() == ("one\n", 1)
+    assert run() == ("one\n", 1)
+
+
+def test_a_package_database_change_forgets_it(place):
+    run = cached_reader(place)
+    run()
+    (place / "value").write_text("two\n")
+    touch_later(place / "db")
+    assert run() == ("two\n", 2)
+    assert run() == ("two\n", 2)
+
+
+def test_a_file_that_appears_later_forgets_it(place):
+    run = cached_reader(place)
+    run()
+    (place / "value").write_text("two\n")
+    time.sleep(0.01)
+    (place / "missing").write_text("")
+    assert run() == ("two\n", 2)
+
+
+def test_a_different_key_forgets_it(place):
+    run = cached_reader(place, key=f"cat {place}/key 2>/dev/null")
+    run()
+    (place / "key").write_text("/dev/kvm\n")
+    (place / "value").write_text("two\n")
+    assert run() == ("two\n", 2)
+    assert run() == ("two\n", 2)
+
+
+def test_other_arguments_are_another_entry():
+    assert _section.remembered("t", "echo a") != _section.remembered("t", "echo b")
+
+
+def test_where_it_cannot_be_written_the_command_runs_every_time(place, monkeypatch):
+    (place / "not-a-dir").write_text("")
+    monkeypatch.setattr(_section, "REMEMBERED_DIR", str(place / "not-a-dir" / "probe"))
+    run = cached_reader(place)
+    assert run() == ("one\n", 1)
+    assert run() == ("one\n", 2)
