@@ -94,7 +94,8 @@ def remembered(name: str, command: str, unless_newer: tuple[str, ...] = (), key:
 # systemd units whose state several sections ask: the probe reads them with the
 # deploy's own units in one ``systemctl show`` (facts.services), instead of a
 # ``systemctl is-active`` (about 3 ms of CPU) in each section.
-SHARED_UNITS = ("NetworkManager.service", "systemd-resolved.service", "firewalld.service")
+SHARED_UNITS = ("NetworkManager.service", "systemd-resolved.service", "firewalld.service",
+                "libvirtd.service", "libvirtd.socket", "virtstoraged.service", "virtstoraged.socket")
 
 
 def unit_variable(unit: str, field: str) -> str:
@@ -109,3 +110,12 @@ def unit_state(unit: str, field: str) -> str:
     the unit, else asked now (the fact run on its own)."""
     ask = {"active": "is-active", "enabled": "is-enabled"}[field]
     return f"${{{unit_variable(unit, field)}-$(systemctl {ask} {unit} 2>/dev/null)}}"
+
+
+def first_line_of(variable: str) -> str:
+    """Shell words: the first line of ``$variable`` (no ``head`` process)."""
+    return f"${{{variable}%%\"$_kc_nl\"*}}"
+
+
+# A newline, for first_line_of (set where it is used: a section may run alone).
+NEWLINE = "_kc_nl='\n'"

@@ -15,8 +15,8 @@ CPU_COMMAND = (
     "if [ -e /dev/kvm ]; then echo 'dev_kvm: yes'; else echo 'dev_kvm: no'; fi; "
     "echo \"kvm_modules: $(awk '$1 ~ /^kvm(_intel|_amd)?$/ {printf \"%s \", $1}' /proc/modules"
     " 2>/dev/null)\"; "
-    "echo \"nested: $(cat /sys/module/kvm_intel/parameters/nested"
-    " /sys/module/kvm_amd/parameters/nested 2>/dev/null | head -n1)\""
+    "n=; for f in /sys/module/kvm_intel/parameters/nested /sys/module/kvm_amd/parameters/nested; do "
+    "[ -r \"$f\" ] && { read -r n < \"$f\"; break; }; done; echo \"nested: $n\""
 )
 
 

@@ -11,11 +11,18 @@ import html
 
 from pyinfra.api import FactBase
 
-from ._section import Section, multi_values, quote
+from ._section import PACKAGE_DATABASES, Section, multi_values, quote, remembered, unit_state
 
 VIRSH = "virsh -c qemu:///system"
 
-POOLS_COMMAND = (
+# Where libvirt keeps its pools: the definitions and autostart links, and the
+# state of each active pool (its storage driver writes them; any pool defined,
+# undefined, started, stopped or marked autostart changes one of these
+# directories, and a daemon start rewrites driver.pid).
+POOL_STATE_FILES = ("/etc/libvirt/storage", "/etc/libvirt/storage/autostart",
+                    "/run/libvirt/storage", "/run/libvirt/storage/driver.pid")
+
+POOLS_LIST_COMMAND = (
     "if ! command -v virsh >/dev/null 2>&1; then echo 'virsh: absent'; "
     f"elif ! list=$({VIRSH} -q pool-list --all 2>/dev/null); then echo 'virsh: down'; "
     "else echo 'virsh: up'; "
@@ -28,6 +35,22 @@ POOLS_COMMAND = (
     "'/<pool type=/ {t=$0; sub(/.*<pool type=./, \"\", t); sub(/[^a-z].*/, \"\", t); print \"type: \" n \" \" t} "
     "/<path>/ {p=$0; sub(/^[ \\t]*<path>/, \"\", p); sub(/<\\/path>.*/, \"\", p); print \"path: \" n \" \" p; exit}'; "
     "done; fi"
+)
+
+# Whether libvirt answers: a listening socket starts the daemon on demand
+# (Debian's libvirtd also exits when idle: its own state says nothing then);
+# with no socket, the daemon's state.
+LIBVIRT_ANSWERS = (
+    f"if [ \"{unit_state('libvirtd.socket', 'active')}\" = active ] || "
+    f"[ \"{unit_state('virtstoraged.socket', 'active')}\" = active ]; then echo socket; "
+    f"else echo {unit_state('libvirtd.service', 'active')} {unit_state('virtstoraged.service', 'active')}; fi"
+)
+
+# virsh connects to libvirt (about 16 ms of CPU): remembered until the pools,
+# the daemon, the packages or whether libvirt answers change (facts._section.remembered).
+POOLS_COMMAND = remembered(
+    "pools", POOLS_LIST_COMMAND, unless_newer=(*PACKAGE_DATABASES, *POOL_STATE_FILES),
+    key=LIBVIRT_ANSWERS,
 )
 
 
