@@ -59,37 +59,66 @@ def sha1(content: str) -> str:
     return hashlib.sha1(content.encode()).hexdigest()
 
 
+# The whole command (content included) is one argument of ``sh -c``, which
+# Linux limits to 128 KiB: larger files go through files.put's upload.
+ONE_COMMAND_LIMIT = 64 * 1024
+
+
 def put_file(path: str, content: str, *, mode: str = "644", user: str = "root", group: str = "root",
              current: dict | None = None, backup: bool = True, check: StringCommand | str | None = None,
-             secret: bool = False, backup_dir: str | None = None, atomic: bool = False) -> Iterator:
+             secret: bool = False, backup_dir: str | None = None, probed: bool = True) -> Iterator:
     """Write ``content`` to ``path`` (for ``yield from`` inside an operation).
 
     ``current`` is the file's digest from ``facts.files`` (read in the batched
-    probe): when it already matches, nothing is yielded and no fact is read,
-    so a no-op re-run costs nothing here. Otherwise ``files.put._inner`` does
-    the work, with ``--diff`` for free; the old file is kept as
-    ``PATH.<timestamp>`` (``backup``; in ``backup_dir`` if given) and ``check``
-    (a command that must pass,
-    e.g. a syntax check of the new content) runs first. A ``secret`` (a
-    private key) is never shown by ``--diff``. ``atomic`` replaces the file
-    by a rename (pyinfra's upload writes in place): for a script that may be
-    running while it is replaced (``sh`` reads its script as it goes).
+    probe; None: no such file): when it already matches, nothing is yielded
+    and no fact is read, so a no-op re-run costs nothing here. Otherwise the
+    file is written in one remote command (:func:`write_command`): ``check``
+    (a command that must pass, e.g. a syntax check of the new content) first,
+    the old file kept as ``PATH.<timestamp>`` (``backup``; in ``backup_dir``
+    if given), the new one written beside it and renamed over it, so a reader
+    (a running script, a daemon) sees the old file or the new one, whole.
+    ``--diff`` shows the change as pyinfra shows its own uploads. A ``secret``
+    (a private key) is never shown by ``--diff``. ``probed=False`` (the probe
+    did not read this file) or a file too large for one command: ``files.put``
+    does the work, reading the file's facts itself.
     """
     if digest_matches(current, content, mode, user, group):
         return
     if secret:
         yield from _put_secret(path, content, mode, user, group)
         return
-    if atomic:
-        yield from _put_by_rename(path, content, mode, user, group, backup, backup_dir)
+    if not probed or len(content.encode()) > ONE_COMMAND_LIMIT:
+        upload = files.put._inner(src=StringIO(content), dest=path, mode=mode, user=user, group=group)
+        commands = []
+        if check is not None:
+            commands.append(check)
+        if backup:
+            commands.append(backup_command(path, backup_dir))
+        yield from before_upload(upload, commands)
         return
-    upload = files.put._inner(src=StringIO(content), dest=path, mode=mode, user=user, group=group)
-    commands = []
+    show_diff(path, content)
+    yield write_command(path, content, mode, user, group, backup=backup, backup_dir=backup_dir, check=check)
+
+
+def write_command(path: str, content: str, mode: str, user: str, group: str, *, backup: bool = True,
+                  backup_dir: str | None = None, check: StringCommand | str | None = None) -> StringCommand:
+    """One command that writes ``content`` to ``path``: ``check`` must pass,
+    the old file is backed up, the new one is written next to it with its
+    owner and mode, then renamed over it (where a step fails, the file is as
+    it was)."""
+    new = f"{path}.kvm-cluster-new"
+    bits: list = []
     if check is not None:
-        commands.append(check)
+        # In a subshell: a check may end with ``exit`` (checked_content does).
+        bits += ["(", check, ")", "&&"]
+    bits += ["mkdir", "-p", QuoteString(posixpath.dirname(path)), "&&"]
     if backup:
-        commands.append(backup_command(path, backup_dir))
-    yield from before_upload(upload, commands)
+        bits += ["{", backup_command(path, backup_dir), ";", "}", "&&"]
+    bits += ["printf", "'%s'", QuoteString(content), ">", QuoteString(new),
+             "&&", "chown", f"{user}:{group}", QuoteString(new),
+             "&&", "chmod", str(mode), QuoteString(new),
+             "&&", "mv", "-f", QuoteString(new), QuoteString(path)]
+    return StringCommand(*bits)
 
 
 def checked_content(content: str, check: str) -> StringCommand:
@@ -141,21 +170,3 @@ def show_diff(path: str, content: str) -> None:
                                                content.splitlines(True)):
         log.info("  %s", line)
     log.info("")
-
-
-def _put_by_rename(path: str, content: str, mode: str, user: str, group: str, backup: bool,
-                   backup_dir: str | None) -> Iterator:
-    """Upload next to ``path``, then rename over it: a reader that has the old
-    file open keeps it whole."""
-    from pyinfra import host
-    from pyinfra.api.command import FileUploadCommand
-
-    show_diff(path, content)
-    if backup:
-        yield backup_command(path, backup_dir)
-    temporary = f"{path}.kvm-cluster-tmp"
-    yield StringCommand("mkdir", "-p", QuoteString(posixpath.dirname(path)))
-    yield FileUploadCommand(StringIO(content), temporary, remote_temp_filename=host.get_temp_filename(temporary))
-    yield file_utils.chown(temporary, user, group)
-    yield file_utils.chmod(temporary, mode)
-    yield StringCommand("mv", "-f", QuoteString(temporary), QuoteString(path))

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from pyinfra.api import QuoteString, StringCommand
+from pyinfra.api import StringCommand
 
+from ._files import write_command
 from ._render import render
 
 if TYPE_CHECKING:
@@ -82,10 +83,4 @@ def stage_command(path: str, content: str, mode: str = "644") -> StringCommand:
     host's configuration: ``--diff`` shows the change against the files they
     will replace (the configuration files, and every other file the network
     step writes, go through ``put_file``)."""
-    directory = path.rsplit("/", 1)[0] or "/"
-    temporary = f"{path}.kvm-cluster-tmp"
-    return StringCommand(
-        "mkdir -p", QuoteString(directory), "&& printf '%s'", QuoteString(content), ">",
-        QuoteString(temporary), "&& chmod", mode, QuoteString(temporary), "&& mv -f",
-        QuoteString(temporary), QuoteString(path),
-    )
+    return write_command(path, content, mode, "root", "root", backup=False)

@@ -105,9 +105,9 @@ def switch_helper(current: dict | None = None):
     files = section(current, "files", {})
     unit = posixpath.basename(BOOT_UNIT)
     enabled = (section(current, "services", {}).get(unit) or {}).get("enabled") == "enabled"
-    # Replaced by a rename: a rollback timer may be running the old script.
-    script = list(put_file(SCRIPT, helper_script(), mode="755", current=files.get(SCRIPT),
-                           backup=False, atomic=True))
+    # Replaced by a rename (as put_file writes every file): a rollback timer
+    # may be running the old script.
+    script = list(put_file(SCRIPT, helper_script(), mode="755", current=files.get(SCRIPT), backup=False))
     unit_file = list(put_file(BOOT_UNIT, boot_unit(), current=files.get(BOOT_UNIT), backup=False))
     if not script and not unit_file and enabled:
         host.noop(f"{SCRIPT} and its boot unit are up to date")

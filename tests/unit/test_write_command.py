@@ -1,0 +1,60 @@
+"""operations._files.write_command, run for real in this machine's /bin/sh:
+one command checks, backs up, writes beside and renames over the file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from operations._files import checked_content, write_command
+
+
+def run(command) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", command.get_raw_value()], capture_output=True, text=True)
+
+
+def owner():
+    import grp
+    import pwd
+    return pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+
+
+def test_writes_a_new_file_with_its_mode_in_a_new_directory(tmp_path):
+    path = tmp_path / "etc" / "it's.conf"
+    user, group = owner()
+    assert run(write_command(str(path), "a 'quoted' line\n$HOME\n", "640", user, group)).returncode == 0
+    assert path.read_text() == "a 'quoted' line\n$HOME\n"
+    assert oct(path.stat().st_mode & 0o777) == "0o640"
+    assert sorted(os.listdir(path.parent)) == ["it's.conf"]
+
+
+def test_the_old_file_is_backed_up_and_replaced_by_a_rename(tmp_path):
+    path = tmp_path / "file.conf"
+    path.write_text("old\n")
+    inode = path.stat().st_ino
+    user, group = owner()
+    assert run(write_command(str(path), "new\n", "644", user, group)).returncode == 0
+    assert path.read_text() == "new\n"
+    assert path.stat().st_ino != inode  # renamed over: a reader keeps the old file whole
+    backups = [name for name in os.listdir(tmp_path) if name.startswith("file.conf.")]
+    assert len(backups) == 1 and (tmp_path / backups[0]).read_text() == "old\n"
+
+
+def test_a_check_that_passes_lets_the_file_be_written(tmp_path):
+    """checked_content ends with ``exit``: the write must still happen after it."""
+    path = tmp_path / "file.conf"
+    user, group = owner()
+    check = checked_content("good\n", "grep -q good {}")
+    assert run(write_command(str(path), "good\n", "644", user, group, check=check)).returncode == 0
+    assert path.read_text() == "good\n"
+
+
+def test_a_check_that_fails_leaves_the_file_as_it_was(tmp_path):
+    path = tmp_path / "file.conf"
+    path.write_text("old\n")
+    user, group = owner()
+    check = checked_content("bad\n", "grep -q good {}")
+    result = run(write_command(str(path), "bad\n", "644", user, group, check=check))
+    assert result.returncode != 0
+    assert path.read_text() == "old\n"
+    assert sorted(os.listdir(tmp_path)) == ["file.conf"]
