@@ -11,10 +11,8 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from io import StringIO
 
 from pyinfra.api import QuoteString, StringCommand, operation
-from pyinfra.operations import files
 
 from ._files import checked_content, digest_matches, put_file
 from ._log import or_noop, warn_once
@@ -92,14 +90,13 @@ def user_libvirt_conf(home: str) -> str:
     return f"{home}/.config/libvirt/libvirt.conf"
 
 
-def files_put_with_dir(path: str, content: str, user: str):
+def put_file_with_dir(path: str, content: str, user: str):
     """A file in a user's home; its missing parent directories are created
-    owned by the user (``files.put`` would leave ``~/.config`` to root)."""
+    owned by the user first (a plain ``mkdir -p`` would leave ``~/.config`` to root)."""
     config = posixpath.dirname(posixpath.dirname(path))
     yield StringCommand("install", "-d", "-o", user, "-g", user, "-m", "755",
                         QuoteString(config), QuoteString(posixpath.dirname(path)))
-    yield from files.put._inner(src=StringIO(content), dest=path, mode="644", user=user, group=user,
-                                create_remote_dir=False)
+    yield from put_file(path, content, mode="644", user=user, group=user)
 
 
 def socket_dropin(socket: str) -> str:
@@ -225,7 +222,7 @@ def _libvirt_commands(layout, group, uri_default, tls, files, services, users, c
     for user, home in sorted((users or {}).items()):
         path = user_libvirt_conf(home)
         if not digest_matches(files.get(path), uri_conf, "644", user, user):
-            yield from files_put_with_dir(path, uri_conf, user)
+            yield from put_file_with_dir(path, uri_conf, user)
 
     tcp = services.get(layout.tcp_socket)
     if tcp is None or tcp["enabled"] != "masked":

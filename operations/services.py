@@ -40,7 +40,16 @@ def service_commands(unit: str, current: dict | None, running: bool = True, enab
         ))
     elif not running and is_running:
         commands.append(StringCommand("systemctl", "stop", unit))
-    return commands
+    # One remote command (each is an SSH session): the steps in order, the
+    # first that fails stops the rest.
+    return [StringCommand(*_joined(commands))] if len(commands) > 1 else commands
+
+
+def _joined(commands: list[StringCommand]) -> list:
+    bits: list = []
+    for command in commands:
+        bits += (["&&"] if bits else []) + ["{", command, ";", "}"]
+    return bits
 
 
 @operation()
