@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
-from pyinfra.operations import files
 
 from facts.pools import VIRSH
 
@@ -194,7 +193,7 @@ def directory(path: str, user: str = "root", group: str = "root", mode: str = "7
     + user, group, mode: its owner and permissions
     + current: the host's state, as the probe reads it (``facts.host.HostProbe``): ``pool_paths``
       (``{"mode", "user", "group"}`` of ``path``, ``facts.pools.PoolPaths``
-      ``dirs``); when it matches, nothing is read or changed
+      ``dirs``); when it matches, nothing is changed; otherwise one command
 
     **Example:**
 
@@ -206,7 +205,8 @@ def directory(path: str, user: str = "root", group: str = "root", mode: str = "7
     if directory_matches(found, user, group, mode):
         host.noop(f"directory {path} is {user}:{group} {mode}")
         return
-    yield from files.directory._inner(path=path, user=user, group=group, mode=mode)
+    yield StringCommand("mkdir", "-p", QuoteString(path), "&&", "chown", f"{user}:{group}", QuoteString(path),
+                        "&&", "chmod", str(mode), QuoteString(path))
 
 
 def apparmor_local(paths: list[str]) -> str:
