@@ -94,12 +94,17 @@ def services(wanted: list[str], interfaces: list[str], current: dict | None = No
         for service in to_close:
             host.log(f"Will close firewalld service {service} in zone {zone} (no role serves it now)",
                      logger.info)
-    for service in to_open:
-        yield StringCommand("firewall-cmd", "--permanent", f"--zone={zone}", f"--add-service={service}")
-    for service in to_close:
-        yield StringCommand("firewall-cmd", "--permanent", f"--zone={zone}", f"--remove-service={service}")
+    # One command, one firewall-cmd (a Python process, about 0.3 s) per kind of
+    # change: the services opened, those closed, the reload, then the record.
+    bits: list = []
+    if to_open:
+        bits += ["firewall-cmd", "--permanent", f"--zone={zone}",
+                 *(f"--add-service={service}" for service in to_open), "&&"]
+    if to_close:
+        bits += ["firewall-cmd", "--permanent", f"--zone={zone}",
+                 *(f"--remove-service={service}" for service in to_close), "&&"]
     if to_open or to_close:
-        yield "firewall-cmd --reload"
+        bits += ["firewall-cmd", "--reload", "&&"]
     lines = "".join(f"{zone} {service}\n" for service in record)
-    yield StringCommand("mkdir -p", RECORD.rsplit("/", 1)[0], "&& printf '%s'", QuoteString(lines),
+    yield StringCommand(*bits, "mkdir -p", RECORD.rsplit("/", 1)[0], "&& printf '%s'", QuoteString(lines),
                         ">", RECORD)
