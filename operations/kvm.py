@@ -18,7 +18,7 @@ from ._files import checked_content, digest_matches, put_file
 from ._log import or_noop, warn_once
 from ._probe import section
 from ._render import render
-from .services import service_commands
+from .services import one_command, service_commands
 
 LIBVIRT_CONF = "/etc/libvirt/libvirt.conf"
 SYSCTL_FILE = "/etc/sysctl.d/60-kvm-cluster.conf"
@@ -224,9 +224,11 @@ def _libvirt_commands(layout, group, uri_default, tls, files, services, users, c
         if not digest_matches(files.get(path), uri_conf, "644", user, user):
             yield from put_file_with_dir(path, uri_conf, user)
 
+    # The units' commands, in order, as one remote command.
+    units: list = []
     tcp = services.get(layout.tcp_socket)
     if tcp is None or tcp["enabled"] != "masked":
-        yield StringCommand("systemctl", "mask", "--now", layout.tcp_socket)
+        units.append(StringCommand("systemctl", "mask", "--now", layout.tcp_socket))
     tls_socket = services.get(layout.tls_socket) or {"active": "inactive"}
     tls_starts = tls and tls_socket["active"] not in ("active", "activating")
     if sockets_changed or tls_starts:
@@ -234,27 +236,28 @@ def _libvirt_commands(layout, group, uri_default, tls, files, services, users, c
         # ("Socket service ... already active, refusing"): stop the daemon and
         # its sockets, then start the sockets (new mode, TLS) and the daemon.
         if sockets_changed:
-            yield StringCommand("systemctl", "daemon-reload")
+            units.append(StringCommand("systemctl", "daemon-reload"))
         sockets = (*layout.sockets, layout.tls_socket) if tls else layout.sockets
-        yield StringCommand("systemctl", "stop", layout.service, *sockets)
+        units.append(StringCommand("systemctl", "stop", layout.service, *sockets))
         services = {**services, **{unit: {**services.get(unit, {"enabled": "disabled"}), "active": "inactive"}
                                    for unit in (layout.service, *sockets)}}
         changed = False  # the daemon starts afresh below
     for socket in layout.sockets:
-        yield from service_commands(socket, services.get(socket))
+        units += service_commands(socket, services.get(socket))
     if tls:
-        yield from service_commands(layout.tls_socket, services.get(layout.tls_socket))
+        units += service_commands(layout.tls_socket, services.get(layout.tls_socket))
     else:
-        yield from service_commands(layout.tls_socket, services.get(layout.tls_socket),
-                                    running=False, enabled=False)
+        units += service_commands(layout.tls_socket, services.get(layout.tls_socket),
+                                  running=False, enabled=False)
     if layout.config_service == layout.service:
-        yield from service_commands(layout.service, services.get(layout.service), restart=changed)
+        units += service_commands(layout.service, services.get(layout.service), restart=changed)
     else:
         # Modular daemons: virtqemud runs the guests; virtproxyd (socket
         # activated) reads the remote-access config and certificates.
-        yield from service_commands(layout.service, services.get(layout.service))
+        units += service_commands(layout.service, services.get(layout.service))
         if changed:
-            yield StringCommand("systemctl", "try-restart", layout.config_service)
+            units.append(StringCommand("systemctl", "try-restart", layout.config_service))
+    yield from one_command(units)
 
 
 @operation()

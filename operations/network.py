@@ -61,6 +61,7 @@ from ._network_switch import (
 )
 from ._probe import file_digest, section
 from ._render import render
+from .services import one_command
 
 # What the deploy functions use from the private modules.
 __all__ = [
@@ -114,10 +115,8 @@ def switch_helper(current: dict | None = None):
         return
     yield from script
     yield from unit_file
-    if unit_file:
-        yield "systemctl daemon-reload"
-    if unit_file or not enabled:
-        yield StringCommand("systemctl enable", unit)
+    yield from one_command([*(["systemctl daemon-reload"] if unit_file else []),
+                            *([StringCommand("systemctl enable", unit)] if unit_file or not enabled else [])])
 
 
 @operation()

@@ -21,7 +21,7 @@ from ._files import checked_content, digest_matches, put_file
 from ._log import or_noop
 from ._probe import section
 from ._render import render
-from .services import service_commands
+from .services import one_command, service_commands
 
 LOCAL_STRATUM = 10
 
@@ -130,6 +130,5 @@ def _chrony_commands(layout: ChronyLayout, os_family: str, config: str, set_cloc
         if not digest_matches(files.get(layout.dropin), dropin, "644", "root", "root"):
             reload = True
             yield from put_file(layout.dropin, dropin, current=files.get(layout.dropin), backup=False)
-    if reload:
-        yield StringCommand("systemctl", "daemon-reload")
-    yield from service_commands(layout.unit, services.get(layout.unit), restart=changed or reload)
+    yield from one_command([*(["systemctl daemon-reload"] if reload else []),
+                            *service_commands(layout.unit, services.get(layout.unit), restart=changed or reload)])

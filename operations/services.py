@@ -40,16 +40,19 @@ def service_commands(unit: str, current: dict | None, running: bool = True, enab
         ))
     elif not running and is_running:
         commands.append(StringCommand("systemctl", "stop", unit))
-    # One remote command (each is an SSH session): the steps in order, the
-    # first that fails stops the rest.
-    return [StringCommand(*_joined(commands))] if len(commands) > 1 else commands
+    return one_command(commands)
 
 
-def _joined(commands: list[StringCommand]) -> list:
+def one_command(commands: list) -> list[StringCommand]:
+    """``commands`` as one remote command (each is an SSH session with its own
+    PAM session on the host): run in order, the first that fails stops the
+    rest and fails the operation. Empty stays empty."""
+    if len(commands) <= 1:
+        return [StringCommand(command) if isinstance(command, str) else command for command in commands]
     bits: list = []
     for command in commands:
         bits += (["&&"] if bits else []) + ["{", command, ";", "}"]
-    return bits
+    return [StringCommand(*bits)]
 
 
 @operation()
