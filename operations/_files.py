@@ -1,4 +1,5 @@
-"""Composing file uploads with commands that must run just before them."""
+"""Writing files: each in one remote command, decided from the probe's digest
+(put_file); files.put, with commands that must run just before its upload, for the rest."""
 
 from __future__ import annotations
 
