@@ -5,7 +5,7 @@ Python API (for pytest fixtures)::
 
     import lab
     state = lab.up()                 # LabState; idempotent, fast when already up
-    state["kvm01"].ssh_port          # fixed: 127.0.0.1:42200+octet
+    state["kvm01"].ssh_port          # fixed: 127.0.0.1:22200+octet
     rc, out = lab.exec("kvm01", "systemctl is-active ssh")
     lab.kill("kvm02"); lab.start("kvm02")
     lab.restart("kvm03")             # a reboot: the host comes back from its own configuration

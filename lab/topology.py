@@ -21,7 +21,11 @@ MAX_NODES = 254 - FIRST_NODE_OCTET + 1
 
 # Each host keeps one SSH address across restarts (127.0.0.1:BASE+octet), as a
 # server keeps its address: the inventory stays valid after a reboot.
-SSH_PORT_BASE = 42200
+# Below Linux's ephemeral port range (32768-60999): a port in it may be held
+# for a moment as the source port of some outgoing connection, and the
+# container's proxy could not bind it ("address already in use", seen once
+# when 32 nodes came up while the suite's SSH connections came and went).
+SSH_PORT_BASE = 22200
 
 DEFAULT_PERSONAS = {
     "mgmt01": "debian12-firewalld",
