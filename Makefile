@@ -25,6 +25,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+	@# The project's modules compiled ahead (quick when up to date): where
+	@# PYTHONDONTWRITEBYTECODE is set, as on this project's machines, every
+	@# pyinfra run would otherwise compile them again (about 60 ms a run).
+	@PYTHONDONTWRITEBYTECODE= $(PY) -m compileall -q cluster facts operations report lab >/dev/null
 
 lab-up: venv
 	$(PY) -m lab up --nodes $(NODES) $(foreach p,$(PERSONAS),--persona $(p))
