@@ -42,7 +42,8 @@ def backup_path(path: str, directory: str | None = None) -> str:
 
 def backup_command(path: str, directory: str | None = None) -> StringCommand:
     """Keep the file being replaced (if there is one) at :func:`backup_path`."""
-    make = ["mkdir", "-p", QuoteString(directory), "&&"] if directory else []
+    # The backup directory is root's alone: a backup may hold keys or secrets.
+    make = ["mkdir", "-p", "-m", "700", QuoteString(directory), "&&"] if directory else []
     return StringCommand(
         "if [ -f", QuoteString(path), "]; then", *make, "cp -p", QuoteString(path),
         QuoteString(backup_path(path, directory)), "; fi",

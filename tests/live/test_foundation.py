@@ -185,4 +185,8 @@ def test_role_account_keeps_only_the_configured_keys(lab_up):
     assert lab.exec("kvm02", "test -e /home/kvm-mgr/.ssh/authorized_keys2")[0] != 0
     rc, kept = lab.exec("kvm02", "cat /var/backups/kvm-cluster/kvm-mgr.authorized_keys2.*")
     assert rc == 0 and "stray@nowhere" in kept  # moved aside, not lost
+    # The replaced authorized_keys too, in a directory only root can enter.
+    rc, kept = lab.exec("kvm02", "stat -c '%a %U' /var/backups/kvm-cluster/kvm-mgr "
+                                 "&& cat /var/backups/kvm-cluster/kvm-mgr/authorized_keys.*")
+    assert rc == 0 and "700 root" in kept and "stray@nowhere" in kept, kept
     assert deploy("--limit", "kvm02").changed_nothing
