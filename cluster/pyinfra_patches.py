@@ -16,6 +16,8 @@ changes any of them, so a patch is never silently lost or wrong.
    pyinfra's per-host operation runner: an exception on a host whose SSH
    connection is gone fails that host (reported, like any failed host) and the
    others carry on. Any other exception is still a bug and still stops the run.
+   A command that fails because its connection died (pyinfra reports only
+   "executed 0 commands") is reported as the lost connection it is.
    Checked by tests/live/test_faults.py.
 
 2. :func:`cheap_call_sites` (cheaper call-site lookups for pyinfra's operation ordering).
@@ -76,13 +78,17 @@ def lost_connection_fails_the_host() -> None:
 
     def run_host_op(state, host, op_hash):
         try:
-            return original(state, host, op_hash)
+            result = original(state, host, op_hash)
         except Exception as error:
             if isinstance(error, (EOFError, SSHException, OSError)) or connection_lost(host):
                 logger.error(f"{host.print_prefix}the connection to this host was lost "
                              f"({type(error).__name__}: {error}); it is marked failed")
                 return False
             raise
+        # A command whose connection died fails without an exception: say why.
+        if result is False and connection_lost(host):
+            logger.error(f"{host.print_prefix}the connection to this host was lost; it is marked failed")
+        return result
 
     run_host_op.kvm_cluster_patched = True
     operations._run_host_op_with_context = run_host_op
