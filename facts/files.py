@@ -22,25 +22,29 @@ def file_digests_command(paths: list[str] | tuple[str, ...]) -> str:
         f"{{ stat -c 'S\t%F\t%n\t%a %U %G' {quoted} 2>/dev/null; "
         f"sha1sum {quoted} 2>/dev/null | sed 's/^/H\t/'; "
         f"printf 'P\t%s\n' {quoted}; }} | awk -F'\t' "
-        "'$1==\"S\" && $2 ~ /^regular/ {meta[$3]=$4} "
+        "'$1==\"S\" && $2 ~ /^regular/ {meta[$3]=$4} $1==\"S\" && $2 ~ /^symbolic/ {link[$3]=1} "
         "$1==\"H\" {i=index($2, \"  \"); sha[substr($2, i+2)]=substr($2, 1, i-1)} "
         "$1==\"P\" {order[++n]=$2} "
         "END {for (k=1; k<=n; k++) {p=order[k]; "
-        "if ((p in meta) && (p in sha)) printf \"%s\\t%s %s\\n\", p, meta[p], sha[p]; "
+        "if (p in link) printf \"%s\\tlink\\n\", p; "
+        "else if ((p in meta) && (p in sha)) printf \"%s\\t%s %s\\n\", p, meta[p], sha[p]; "
         "else printf \"%s\\t-\\n\", p}}'"
     )
 
 
 def parse_file_digests(lines: list[str]) -> dict[str, dict | None]:
-    """``{path: {"mode", "user", "group", "sha1"}}``; ``None`` for a missing file
-    (or a symlink, which the deploy always hands to pyinfra's own checks)."""
+    """``{path: {"mode", "user", "group", "sha1"}}``; ``None`` for a missing file;
+    ``{"link": True}`` for a symlink (the deploy hands it to pyinfra's own
+    checks, which follow it)."""
     result: dict[str, dict | None] = {}
     for line in lines:
         path, found, rest = line.partition("\t")
         if not found:
             continue
         fields = rest.split()
-        if len(fields) == 4:
+        if fields == ["link"]:
+            result[path] = {"link": True}
+        elif len(fields) == 4:
             mode, user, group, digest = fields
             result[path] = {"mode": mode, "user": user, "group": group, "sha1": digest}
         else:
@@ -54,7 +58,8 @@ def file_digests_section(paths: list[str] | tuple[str, ...]) -> Section:
 
 class FileDigests(FactBase):
     """
-    Mode, owner, group and sha1 of each of ``paths`` (``None`` when missing).
+    Mode, owner, group and sha1 of each of ``paths`` (``None`` when missing,
+    ``{"link": True}`` for a symlink).
 
     .. code:: python
 

@@ -81,15 +81,15 @@ def put_file(path: str, content: str, *, mode: str = "644", user: str = "root", 
     (a running script, a daemon) sees the old file or the new one, whole.
     ``--diff`` shows the change as pyinfra shows its own uploads. A ``secret``
     (a private key) is never shown by ``--diff``. ``probed=False`` (the probe
-    did not read this file) or a file too large for one command: ``files.put``
-    does the work, reading the file's facts itself.
+    did not read this file), a symlink, or a file too large for one command:
+    ``files.put`` does the work, reading the file's facts itself.
     """
     if digest_matches(current, content, mode, user, group):
         return
     if secret:
         yield from _put_secret(path, content, mode, user, group)
         return
-    if not probed or len(content.encode()) > ONE_COMMAND_LIMIT:
+    if not probed or (current or {}).get("link") or len(content.encode()) > ONE_COMMAND_LIMIT:
         upload = files.put._inner(src=StringIO(content), dest=path, mode=mode, user=user, group=group)
         commands = []
         if check is not None:
@@ -116,10 +116,16 @@ def write_command(path: str, content: str, mode: str, user: str, group: str, *, 
     bits += ["mkdir", "-p", QuoteString(posixpath.dirname(path)), "&&"]
     if backup:
         bits += ["{", backup_command(path, backup_dir), ";", "}", "&&"]
+    target = QuoteString(path)
     bits += ["printf", "'%s'", QuoteString(content), ">", QuoteString(new),
              "&&", "chown", f"{user}:{group}", QuoteString(new),
              "&&", "chmod", str(mode), QuoteString(new),
-             "&&", "mv", "-f", QuoteString(new), QuoteString(path)]
+             # A file mounted over (a bind-mounted /etc/resolv.conf) cannot be
+             # renamed over: it is written in place, as pyinfra's upload does.
+             "&&", "if", "mountpoint", "-q", target, "2>/dev/null;", "then",
+             "cat", QuoteString(new), ">", target, "&&", "chown", f"{user}:{group}", target,
+             "&&", "chmod", str(mode), target, "&&", "rm", "-f", QuoteString(new), ";",
+             "else", "mv", "-f", QuoteString(new), target, ";", "fi"]
     return StringCommand(*bits)
 
 

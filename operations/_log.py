@@ -32,9 +32,12 @@ def error_once(message: str) -> None:
 
 
 def or_noop(commands, message: str):
-    """Yield ``commands``; if there were none, tell pyinfra why (``host.noop``)."""
+    """Yield ``commands``, as few remote commands as they can be
+    (``_batch.one_command``); if there were none, tell pyinfra why (``host.noop``)."""
+    from ._batch import one_command
+
     empty = True
-    for command in commands:
+    for command in one_command(commands):
         empty = False
         yield command
     if empty:

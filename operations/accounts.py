@@ -11,6 +11,7 @@ from pyinfra.api import QuoteString, StringCommand, operation
 
 from facts.accounts import home_dir, sudoers_path
 
+from ._batch import one_command
 from ._files import checked_content, put_file, sha1
 from ._probe import section
 
@@ -82,7 +83,7 @@ def role_account(user: str, public_keys: list[str], groups: list[str], sudo: boo
     if account_matches(account, user, public_keys, groups, sudo):
         host.noop(f"role account {user} is up to date")
         return
-    yield from _account_commands(account, user, public_keys, groups, sudo)
+    yield from one_command(_account_commands(account, user, public_keys, groups, sudo))
 
 
 def _account_commands(account: dict, user: str, public_keys: list[str], groups: list[str], sudo: bool):

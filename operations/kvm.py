@@ -18,7 +18,8 @@ from ._files import checked_content, digest_matches, put_file
 from ._log import or_noop, warn_once
 from ._probe import section
 from ._render import render
-from .services import one_command, service_commands
+from ._batch import one_command
+from .services import service_commands
 
 LIBVIRT_CONF = "/etc/libvirt/libvirt.conf"
 SYSCTL_FILE = "/etc/sysctl.d/60-kvm-cluster.conf"

@@ -23,6 +23,7 @@ import posixpath
 from pyinfra import host
 from pyinfra.api import FunctionCommand, StringCommand, operation
 
+from ._batch import one_command
 from ._files import put_file, sha1, show_diff
 from ._log import error_once, fail_command, warn_once
 from ._network_backends import (
@@ -61,7 +62,6 @@ from ._network_switch import (
 )
 from ._probe import file_digest, section
 from ._render import render
-from .services import one_command
 
 # What the deploy functions use from the private modules.
 __all__ = [
@@ -113,9 +113,7 @@ def switch_helper(current: dict | None = None):
     if not script and not unit_file and enabled:
         host.noop(f"{SCRIPT} and its boot unit are up to date")
         return
-    yield from script
-    yield from unit_file
-    yield from one_command([*(["systemctl daemon-reload"] if unit_file else []),
+    yield from one_command([*script, *unit_file, *(["systemctl daemon-reload"] if unit_file else []),
                             *([StringCommand("systemctl enable", unit)] if unit_file or not enabled else [])])
 
 

@@ -21,7 +21,8 @@ from ._files import checked_content, digest_matches, put_file
 from ._log import or_noop
 from ._probe import section
 from ._render import render
-from .services import one_command, service_commands
+from ._batch import one_command
+from .services import service_commands
 
 LOCAL_STRATUM = 10
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pyinfra.api import StringCommand, operation
 
+from ._batch import one_command
 from ._log import warn_once
 from ._probe import section
 
@@ -41,18 +42,6 @@ def service_commands(unit: str, current: dict | None, running: bool = True, enab
     elif not running and is_running:
         commands.append(StringCommand("systemctl", "stop", unit))
     return one_command(commands)
-
-
-def one_command(commands: list) -> list[StringCommand]:
-    """``commands`` as one remote command (each is an SSH session with its own
-    PAM session on the host): run in order, the first that fails stops the
-    rest and fails the operation. Empty stays empty."""
-    if len(commands) <= 1:
-        return [StringCommand(command) if isinstance(command, str) else command for command in commands]
-    bits: list = []
-    for command in commands:
-        bits += (["&&"] if bits else []) + ["{", command, ";", "}"]
-    return [StringCommand(*bits)]
 
 
 @operation()

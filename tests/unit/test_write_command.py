@@ -58,3 +58,23 @@ def test_a_check_that_fails_leaves_the_file_as_it_was(tmp_path):
     assert result.returncode != 0
     assert path.read_text() == "old\n"
     assert sorted(os.listdir(tmp_path)) == ["file.conf"]
+
+
+def test_a_file_mounted_over_is_written_in_place(tmp_path):
+    """A bind-mounted file (Docker's /etc/resolv.conf) cannot be renamed over:
+    it is written in place, and the mount stays."""
+    source, target = tmp_path / "source", tmp_path / "resolv.conf"
+    source.write_text("old\n")
+    target.write_text("")
+    if subprocess.run(["mount", "--bind", str(source), str(target)]).returncode != 0:
+        import pytest
+        pytest.skip("this machine cannot bind-mount a file (not root, or no CAP_SYS_ADMIN)")
+    try:
+        user, group = owner()
+        result = run(write_command(str(target), "new\n", "644", user, group, backup=False))
+        assert result.returncode == 0, result.stderr
+        assert target.read_text() == "new\n" and source.read_text() == "new\n"
+        assert subprocess.run(["mountpoint", "-q", str(target)]).returncode == 0
+        assert not (tmp_path / "resolv.conf.kvm-cluster-new").exists()
+    finally:
+        subprocess.run(["umount", str(target)])
