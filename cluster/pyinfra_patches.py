@@ -69,6 +69,21 @@ def connection_lost(host) -> bool:
     return transport is None or not transport.is_active()
 
 
+def connection_dead(host) -> bool:
+    """After a failed command: is the connection gone? paramiko may not have
+    seen the socket close yet (a host killed mid-command), so a trivial
+    command is sent to find out (one round trip, only when a command failed)."""
+    from pyinfra.api import StringCommand
+
+    if connection_lost(host):
+        return True
+    try:
+        status, _ = host.run_shell_command(StringCommand("true"), _timeout=15)
+    except Exception:
+        return True
+    return not status or connection_lost(host)
+
+
 def lost_connection_fails_the_host() -> None:
     import pyinfra.api.operations as operations
 
@@ -86,7 +101,7 @@ def lost_connection_fails_the_host() -> None:
                 return False
             raise
         # A command whose connection died fails without an exception: say why.
-        if result is False and connection_lost(host):
+        if result is False and connection_dead(host):
             logger.error(f"{host.print_prefix}the connection to this host was lost; it is marked failed")
         return result
 
