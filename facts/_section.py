@@ -63,25 +63,32 @@ PACKAGE_DATABASES = ("/var/lib/dpkg/status", "/var/lib/rpm/rpmdb.sqlite", "/var/
 
 def remembered(name: str, command: str, unless_newer: tuple[str, ...] = (), key: str = "") -> str:
     """``command``'s output, remembered on the host and served again while it
-    cannot have changed: the same boot (it lives in /run), none of the files
-    ``unless_newer`` modified since it was remembered (a package change
-    rewrites the package database), and ``key`` (a command, cheap next to
-    ``command``) printing the same as then. The entry's name holds a digest
-    of the command, so other arguments are another entry. Where /run cannot
-    be written (not root), the command runs every time.
+    cannot have changed: the same boot (it lives in /run), each of the files
+    ``unless_newer`` the same (inode, change and modification times, read by
+    one ``stat``: a package change rewrites the package database, and a time
+    set back or a file restored with ``cp -p`` still changes its inode or its
+    change time), and ``key`` (a command printing one line, cheap next to
+    ``command``) printing the same as then. The entry's name holds a digest of
+    the command, so other arguments are another entry. Where /run cannot be
+    written (not root), the command runs every time.
 
     The probe wraps in it what only a reboot or a package change can change
-    and costs the most to read (virt-host-validate, the CPU's flags, package
-    states)."""
+    and costs the most to read (virt-host-validate, libvirt's pools, the CPU's
+    flags, package states)."""
     import hashlib
 
     digest = hashlib.sha1(f"{command}\0{key}".encode()).hexdigest()[:12]
     entry = f"{REMEMBERED_DIR}/{name}-{digest}"
-    checks = ["[ -f \"$c\" ]", "[ -f \"$c.key\" ]"]
-    checks += [f"{{ [ ! -e {quote(f)} ] || [ \"$c\" -nt {quote(f)} ]; }}" for f in unless_newer]
-    checks.append("{ IFS= read -r was < \"$c.key\"; [ \"$was\" = \"key:$k\" ]; }")
+    parts = []
+    if key:
+        parts.append(f"$({key})")
+    if unless_newer:
+        files = " ".join(quote(f) for f in unless_newer)
+        parts.append(f"$(stat -L --printf '%i %z %y|' {files} 2>/dev/null)")
+    checks = ["[ -f \"$c\" ]", "[ -f \"$c.key\" ]",
+              "{ IFS= read -r was < \"$c.key\"; [ \"$was\" = \"key:$k\" ]; }"]
     return (
-        f"c={entry}; k={f'$({key})' if key else ''}; "
+        f"c={entry}; k=\"{' '.join(parts)}\"; "
         f"if {' && '.join(checks)}; then cat \"$c\"; "
         f"elif {{ [ -d {REMEMBERED_DIR} ] || mkdir -p -m 0700 {REMEMBERED_DIR}; }} 2>/dev/null "
         "&& rm -f \"$c.key\" && : > \"$c.new\" 2>/dev/null; then "

@@ -19,36 +19,43 @@ def file_digests_command(paths: list[str] | tuple[str, ...]) -> str:
         return "true"
     quoted = " ".join(quote(path) for path in paths)
     return (
-        f"{{ stat -c 'S\t%F\t%n\t%a %U %G' {quoted} 2>/dev/null; "
+        # stat -L and sha1sum follow a symlink to its file; the shell's own
+        # test marks the symlinks (the deploy writes through them).
+        f"{{ stat -L -c 'S\t%F\t%n\t%a %U %G' {quoted} 2>/dev/null; "
         f"sha1sum {quoted} 2>/dev/null | sed 's/^/H\t/'; "
+        f"for p in {quoted}; do [ -L \"$p\" ] && printf 'L\t%s\n' \"$p\"; done; "
         f"printf 'P\t%s\n' {quoted}; }} | awk -F'\t' "
-        "'$1==\"S\" && $2 ~ /^regular/ {meta[$3]=$4} $1==\"S\" && $2 ~ /^symbolic/ {link[$3]=1} "
+        "'$1==\"S\" && $2 ~ /^regular/ {meta[$3]=$4} $1==\"L\" {link[$2]=1} "
         "$1==\"H\" {i=index($2, \"  \"); sha[substr($2, i+2)]=substr($2, 1, i-1)} "
         "$1==\"P\" {order[++n]=$2} "
-        "END {for (k=1; k<=n; k++) {p=order[k]; "
-        "if (p in link) printf \"%s\\tlink\\n\", p; "
-        "else if ((p in meta) && (p in sha)) printf \"%s\\t%s %s\\n\", p, meta[p], sha[p]; "
+        "END {for (k=1; k<=n; k++) {p=order[k]; l=(p in link) ? \"link \" : \"\"; "
+        "if ((p in meta) && (p in sha)) printf \"%s\\t%s%s %s\\n\", p, l, meta[p], sha[p]; "
+        "else if (l != \"\") printf \"%s\\tlink\\n\", p; "
         "else printf \"%s\\t-\\n\", p}}'"
     )
 
 
 def parse_file_digests(lines: list[str]) -> dict[str, dict | None]:
     """``{path: {"mode", "user", "group", "sha1"}}``; ``None`` for a missing file;
-    ``{"link": True}`` for a symlink (the deploy hands it to pyinfra's own
-    checks, which follow it)."""
+    for a symlink, its file's digest with ``"link": True`` (``{"link": True}``
+    alone when it points nowhere): the deploy writes through it with pyinfra's
+    own upload, which follows it."""
     result: dict[str, dict | None] = {}
     for line in lines:
         path, found, rest = line.partition("\t")
         if not found:
             continue
         fields = rest.split()
-        if fields == ["link"]:
-            result[path] = {"link": True}
-        elif len(fields) == 4:
+        link = fields[:1] == ["link"]
+        if link:
+            fields = fields[1:]
+        if len(fields) == 4:
             mode, user, group, digest = fields
             result[path] = {"mode": mode, "user": user, "group": group, "sha1": digest}
+            if link:
+                result[path]["link"] = True
         else:
-            result[path] = None
+            result[path] = {"link": True} if link else None
     return result
 
 

@@ -81,7 +81,8 @@ def parse_packages(lines: list[str]) -> dict:
 
 # What the packages section's answer depends on besides the names asked: the
 # installed packages, the archive's index, the record of names found missing.
-PACKAGE_STATE_FILES = (*PACKAGE_DATABASES, "/var/cache/apt/pkgcache.bin", "/var/cache/dnf", SKIPPED_RECORD)
+PACKAGE_STATE_FILES = (*PACKAGE_DATABASES, "/var/lib/apt/lists", "/var/cache/apt/pkgcache.bin",
+                       "/var/cache/dnf", SKIPPED_RECORD)
 
 
 def packages_section(names: dict[str, list[str]], no_lookup: dict[str, list[str]] | None = None) -> Section:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import posixpath
+import shlex
 from collections.abc import Iterable, Iterator
 from io import StringIO
 
@@ -43,7 +44,8 @@ def backup_path(path: str, directory: str | None = None) -> str:
 def backup_command(path: str, directory: str | None = None) -> StringCommand:
     """Keep the file being replaced (if there is one) at :func:`backup_path`."""
     # The backup directory is root's alone: a backup may hold keys or secrets.
-    make = ["mkdir", "-p", "-m", "700", QuoteString(directory), "&&"] if directory else []
+    make = ["mkdir", "-p", QuoteString(directory), "&&", "chmod", "700", QuoteString(directory), "&&"] \
+        if directory else []
     return StringCommand(
         "if [ -f", QuoteString(path), "]; then", *make, "cp -p", QuoteString(path),
         QuoteString(backup_path(path, directory)), "; fi",
@@ -52,18 +54,17 @@ def backup_command(path: str, directory: str | None = None) -> StringCommand:
 
 def digest_matches(current: dict | None, content: str, mode: str, user: str, group: str) -> bool:
     """Does the file, as ``facts.files`` saw it, already hold exactly this?"""
-    return bool(current) and current == {
-        "mode": str(mode).lstrip("0") or "0", "user": user, "group": group, "sha1": sha1(content),
-    }
+    wanted = {"mode": str(mode).lstrip("0") or "0", "user": user, "group": group, "sha1": sha1(content)}
+    return bool(current) and all(current.get(key) == value for key, value in wanted.items())
 
 
 def sha1(content: str) -> str:
     return hashlib.sha1(content.encode()).hexdigest()
 
 
-# The whole command (content included) is one argument of ``sh -c``, which
-# Linux limits to 128 KiB: larger files go through files.put's upload.
-ONE_COMMAND_LIMIT = 64 * 1024
+# The whole command (content included, quoted once more by ``sh -c``) is one
+# argument, which Linux limits to 128 KiB: larger files go through files.put's upload.
+ONE_COMMAND_LIMIT = 120 * 1024
 
 
 def put_file(path: str, content: str, *, mode: str = "644", user: str = "root", group: str = "root",
@@ -89,17 +90,20 @@ def put_file(path: str, content: str, *, mode: str = "644", user: str = "root", 
     if secret:
         yield from _put_secret(path, content, mode, user, group)
         return
-    if not probed or (current or {}).get("link") or len(content.encode()) > ONE_COMMAND_LIMIT:
+    command = write_command(path, content, mode, user, group, backup=backup, backup_dir=backup_dir, check=check)
+    too_long = len(shlex.quote(command.get_raw_value()).encode()) > ONE_COMMAND_LIMIT
+    if not probed or (current or {}).get("link") or too_long:
         upload = files.put._inner(src=StringIO(content), dest=path, mode=mode, user=user, group=group)
         commands = []
         if check is not None:
-            commands.append(check)
+            # In a subshell: a check may end with ``exit`` (the commands are joined).
+            commands.append(StringCommand("(", check, ")"))
         if backup:
             commands.append(backup_command(path, backup_dir))
         yield from before_upload(upload, commands)
         return
     show_diff(path, content)
-    yield write_command(path, content, mode, user, group, backup=backup, backup_dir=backup_dir, check=check)
+    yield command
 
 
 def write_command(path: str, content: str, mode: str, user: str, group: str, *, backup: bool = True,
@@ -108,7 +112,9 @@ def write_command(path: str, content: str, mode: str, user: str, group: str, *, 
     the old file is backed up, the new one is written next to it with its
     owner and mode, then renamed over it (where a step fails, the file is as
     it was)."""
-    new = f"{path}.kvm-cluster-new"
+    # Hidden beside the file, and removed if the write fails: a daemon that
+    # reads its whole directory (dnsmasq, ifupdown's interfaces.d) skips dotfiles.
+    new = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.kvm-cluster-new")
     bits: list = []
     if check is not None:
         # In a subshell: a check may end with ``exit`` (checked_content does).
@@ -125,7 +131,8 @@ def write_command(path: str, content: str, mode: str, user: str, group: str, *, 
              "&&", "if", "mountpoint", "-q", target, "2>/dev/null;", "then",
              "cat", QuoteString(new), ">", target, "&&", "chown", f"{user}:{group}", target,
              "&&", "chmod", str(mode), target, "&&", "rm", "-f", QuoteString(new), ";",
-             "else", "mv", "-f", QuoteString(new), target, ";", "fi"]
+             "else", "mv", "-f", QuoteString(new), target, ";", "fi",
+             "||", "{", "rm", "-f", QuoteString(new), ";", "exit", "1", ";", "}"]
     return StringCommand(*bits)
 
 
@@ -133,9 +140,10 @@ def checked_content(content: str, check: str) -> StringCommand:
     """A command that writes ``content`` to a temporary file and runs ``check``
     on it (``{}`` is the file's path): fails, and stops the operation, when the
     check fails, before anything is installed."""
+    # In a subshell: its ``exit`` ends only the check, never a joined command.
     return StringCommand(
-        "check=$(mktemp) && printf '%s'", QuoteString(content), '> "$check" &&',
-        check.replace("{}", '"$check"'), '; status=$?; rm -f "$check" ; exit $status',
+        "( check=$(mktemp) && printf '%s'", QuoteString(content), '> "$check" &&',
+        check.replace("{}", '"$check"'), '; status=$?; rm -f "$check" ; exit $status )',
     )
 
 

@@ -82,3 +82,14 @@ def test_where_it_cannot_be_written_the_command_runs_every_time(place, monkeypat
     run = cached_reader(place)
     assert run() == ("one\n", 1)
     assert run() == ("one\n", 2)
+
+
+def test_a_file_set_back_in_time_still_forgets_it(place):
+    """Restored with cp -p, or the clock set back: its times are older than the
+    entry's, but not the same as when it was remembered."""
+    run = cached_reader(place)
+    run()
+    (place / "value").write_text("two\n")
+    (place / "db").write_text("2\n")
+    os.utime(place / "db", (time.time() - 3600, time.time() - 3600))
+    assert run() == ("two\n", 2)
