@@ -78,3 +78,15 @@ def test_a_file_mounted_over_is_written_in_place(tmp_path):
         assert not (tmp_path / "resolv.conf.kvm-cluster-new").exists()
     finally:
         subprocess.run(["umount", str(target)])
+
+
+def test_a_write_that_fails_leaves_the_file_and_no_temporary_file(tmp_path):
+    """A step failing after the new content was written beside the file (here:
+    an owner that does not exist) leaves the old file, and nothing a daemon
+    reading the whole directory would pick up."""
+    path = tmp_path / "kvm-cluster.conf"
+    path.write_text("old\n")
+    result = run(write_command(str(path), "new\n", "644", "no-such-user-kvm", "root", backup=False))
+    assert result.returncode != 0
+    assert path.read_text() == "old\n"
+    assert sorted(os.listdir(tmp_path)) == ["kvm-cluster.conf"]
