@@ -168,6 +168,23 @@ def test_role_account_logs_in_by_key_with_sudo(lab_up):
         assert mode.strip() == "440 root"
 
 
+def test_role_account_beside_a_leftover_group_and_home(lab_up):
+    """A re-provisioned server keeps a group of the account's name and a home
+    owned by an old uid: the account takes that group as its own, gets the
+    home, and logs in by key (sshd refuses keys in a home owned by another)."""
+    host = lab.state()["kvm01"]
+    lab.reset(only=[host.name])
+    host = lab.state()[host.name]
+    rc, out = lab.exec(host.name, "groupadd kvm-mgr && mkdir -p /home/kvm-mgr && chown 4242:4242 /home/kvm-mgr")
+    assert rc == 0, out
+    run = deploy("--limit", host.name)
+    assert run.returncode == 0, run.output
+    rc, out = lab.exec(host.name, "id -gn kvm-mgr && stat -c '%U' /home/kvm-mgr")
+    assert rc == 0 and out.split() == ["kvm-mgr", "kvm-mgr"], out
+    login = lab.ssh(host, "id -un", check=False, user="kvm-mgr")
+    assert login.returncode == 0 and login.stdout.strip() == "kvm-mgr", login.stderr
+
+
 def test_role_account_keeps_only_the_configured_keys(lab_up):
     stray = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHR3c3RyYXlrZXlzdHJheWtleXN0cmF5a2V5c3RyYXk stray@nowhere"
     rc, _ = lab.exec("kvm02", f"echo '{stray}' >> /home/kvm-mgr/.ssh/authorized_keys")
