@@ -23,7 +23,8 @@ def one_command(commands: Iterable) -> list:
         elif run:
             bits: list = []
             for command in run:
-                bits += (["&&"] if bits else []) + ["{", command, ";", "}"]
+                # Each in a subshell: an ``exit`` in one ends only that one.
+                bits += (["&&"] if bits else []) + ["(", command, ")"]
             result.append(StringCommand(*bits))
         run.clear()
 

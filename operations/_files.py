@@ -96,8 +96,7 @@ def put_file(path: str, content: str, *, mode: str = "644", user: str = "root", 
         upload = files.put._inner(src=StringIO(content), dest=path, mode=mode, user=user, group=group)
         commands = []
         if check is not None:
-            # In a subshell: a check may end with ``exit`` (the commands are joined).
-            commands.append(StringCommand("(", check, ")"))
+            commands.append(check)
         if backup:
             commands.append(backup_command(path, backup_dir))
         yield from before_upload(upload, commands)
@@ -140,10 +139,9 @@ def checked_content(content: str, check: str) -> StringCommand:
     """A command that writes ``content`` to a temporary file and runs ``check``
     on it (``{}`` is the file's path): fails, and stops the operation, when the
     check fails, before anything is installed."""
-    # In a subshell: its ``exit`` ends only the check, never a joined command.
     return StringCommand(
-        "( check=$(mktemp) && printf '%s'", QuoteString(content), '> "$check" &&',
-        check.replace("{}", '"$check"'), '; status=$?; rm -f "$check" ; exit $status )',
+        "check=$(mktemp) && printf '%s'", QuoteString(content), '> "$check" &&',
+        check.replace("{}", '"$check"'), '; status=$?; rm -f "$check" ; exit $status',
     )
 
 
