@@ -90,21 +90,21 @@ def _account_commands(account: dict, user: str, public_keys: list[str], groups: 
     """Only what differs from the probe's ``account``, a command for each part."""
     home, u = home_dir(user), QuoteString(user)
     missing_groups = [group for group in groups if group not in account.get("groups", [])]
+    # The secondary groups, created as system groups where missing.
+    make_groups = StringCommand("for g in", *(QuoteString(group) for group in groups),
+                                "; do getent group \"$g\" >/dev/null || groupadd --system \"$g\" || exit 1; done")
     if not account.get("exists"):
         # A group of the user's name left from before is its primary group
         # (useradd refuses to create it again); a home left from before is
         # handed to the user (sshd refuses keys in a home owned by another).
         yield StringCommand(
-            "for g in", *(QuoteString(group) for group in groups), "; do getent group \"$g\" >/dev/null"
-            " || groupadd --system \"$g\" || exit 1; done &&",
+            make_groups, "&&",
             "if getent group", u, ">/dev/null; then set -- -g", u, "; else set -- -U; fi &&",
             "useradd -d", QuoteString(home), "-s /bin/bash -m", *(["-G", ",".join(groups)] if groups else []),
             '"$@"', u, "&&", "chown", f"{user}:", QuoteString(home))
     elif account.get("home") != home or account.get("shell") != "/bin/bash" or missing_groups:
         yield StringCommand(
-            "for g in", *(QuoteString(group) for group in groups), "; do getent group \"$g\" >/dev/null"
-            " || groupadd --system \"$g\" || exit 1; done &&",
-            "usermod -d", QuoteString(home), "-s /bin/bash", *(["-a -G", ",".join(groups)] if groups else []), u)
+            make_groups, "&&", "usermod -d", QuoteString(home), "-s /bin/bash", *(["-a -G", ",".join(groups)] if groups else []), u)
 
     keys = "\n".join(public_keys) + "\n"
     if account.get("ssh_dir") != ["700", user] or account.get("keys") != ["600", user, sha1(keys)]:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-
 from pyinfra.api import QuoteString, StringCommand, operation
 
+from ._batch import one_command
 from ._files import checked_content, digest_matches, put_file
 from ._log import or_noop, warn_once
 from ._probe import section
 from ._render import render
-from ._batch import one_command
 from .services import service_commands
 
 LIBVIRT_CONF = "/etc/libvirt/libvirt.conf"

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from pyinfra.api import StringCommand, operation
 
+from ._batch import one_command
 from ._files import checked_content, digest_matches, put_file
 from ._log import or_noop
 from ._probe import section
 from ._render import render
-from ._batch import one_command
 from .services import service_commands
 
 LOCAL_STRATUM = 10

@@ -41,7 +41,7 @@ def service_commands(unit: str, current: dict | None, running: bool = True, enab
         ))
     elif not running and is_running:
         commands.append(StringCommand("systemctl", "stop", unit))
-    return one_command(commands)
+    return commands
 
 
 @operation()
@@ -71,4 +71,4 @@ def service(unit: str, current: dict | None = None, running: bool = True, enable
     state = section(current, "services", {}).get(unit)
     if state and state.get("enabled") == "not-found" and (running or enabled):
         warn_once(f"unit {unit} is not installed on this host")
-    yield from service_commands(unit, state, running=running, enabled=enabled, restart=restart)
+    yield from one_command(service_commands(unit, state, running=running, enabled=enabled, restart=restart))
