@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 from dataclasses import dataclass
@@ -61,10 +62,10 @@ REMEMBERED_DIR = "/run/kvm-cluster/probe"
 PACKAGE_DATABASES = ("/var/lib/dpkg/status", "/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages")
 
 
-def remembered(name: str, command: str, unless_newer: tuple[str, ...] = (), key: str = "") -> str:
+def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str = "") -> str:
     """``command``'s output, remembered on the host and served again while it
     cannot have changed: the same boot (it lives in /run), each of the files
-    ``unless_newer`` the same (inode, change and modification times, read by
+    ``watched`` the same (inode, change and modification times, read by
     one ``stat``: a package change rewrites the package database, and a time
     set back or a file restored with ``cp -p`` still changes its inode or its
     change time), and ``key`` (a command printing one line, cheap next to
@@ -75,15 +76,13 @@ def remembered(name: str, command: str, unless_newer: tuple[str, ...] = (), key:
     The probe wraps in it what only a reboot or a package change can change
     and costs the most to read (virt-host-validate, libvirt's pools, the CPU's
     flags, package states)."""
-    import hashlib
-
     digest = hashlib.sha1(f"{command}\0{key}".encode()).hexdigest()[:12]
     entry = f"{REMEMBERED_DIR}/{name}-{digest}"
     parts = []
     if key:
         parts.append(f"$({key})")
-    if unless_newer:
-        files = " ".join(quote(f) for f in unless_newer)
+    if watched:
+        files = " ".join(quote(f) for f in watched)
         parts.append(f"$(stat -L --printf '%i %z %y|' {files} 2>/dev/null)")
     checks = ["[ -f \"$c\" ]", "[ -f \"$c.key\" ]",
               "{ IFS= read -r was < \"$c.key\"; [ \"$was\" = \"key:$k\" ]; }"]
@@ -119,10 +118,12 @@ def unit_state(unit: str, field: str) -> str:
     return f"${{{unit_variable(unit, field)}-$(systemctl {ask} {unit} 2>/dev/null)}}"
 
 
-def first_line_of(variable: str) -> str:
-    """Shell words: the first line of ``$variable`` (no ``head`` process)."""
-    return f"${{{variable}%%\"$_kc_nl\"*}}"
-
-
-# A newline, for first_line_of (set where it is used: a section may run alone).
-NEWLINE = "_kc_nl='\n'"
+def mount_line(columns: str, path: str) -> str:
+    """Shell: ``mount: <findmnt's KEY="value" pairs>`` for what is mounted at
+    ``path`` (the first of several; nothing when nothing is), without a
+    ``head`` or ``sed`` process. ``path`` is already quoted."""
+    return (
+        "_kc_nl='\n'; "
+        f"m=$(findmnt -n -P -o {columns} --mountpoint {path} 2>/dev/null); "
+        "[ -z \"$m\" ] || echo \"mount: ${m%%\"$_kc_nl\"*}\""
+    )

@@ -18,7 +18,7 @@ VIRT_HOST_VALIDATE_COMMAND = remembered(
     "virt-host-validate",
     "if command -v virt-host-validate >/dev/null 2>&1; then echo 'installed: yes'; "
     "virt-host-validate qemu 2>&1 || true; else echo 'installed: no'; fi",
-    unless_newer=PACKAGE_DATABASES,
+    watched=PACKAGE_DATABASES,
     key=f"for d in {' '.join(VALIDATED_DEVICES)}; do [ -e $d ] && printf '%s ' $d; done",
 )
 

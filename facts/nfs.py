@@ -6,7 +6,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from ._section import NEWLINE, Section, first_line_of, key_values, quote
+from ._section import Section, key_values, mount_line, quote
 
 
 def nfs_client_command(mount_point: str) -> str:
@@ -17,8 +17,7 @@ def nfs_client_command(mount_point: str) -> str:
         "else echo 'kernel: none'; fi; "
         "if command -v mount.nfs >/dev/null 2>&1; then echo 'helper: yes'; else echo 'helper: no'; fi; "
         f"if [ -d {path} ]; then echo 'exists: yes'; else echo 'exists: no'; fi; "
-        f"{NEWLINE}; m=$(findmnt -n -P -o SOURCE,FSTYPE --mountpoint {path} 2>/dev/null); "
-        f"[ -z \"$m\" ] || echo \"mount: {first_line_of('m')}\""
+        + mount_line("SOURCE,FSTYPE", path)
     )
 
 

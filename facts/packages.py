@@ -90,7 +90,7 @@ def packages_section(names: dict[str, list[str]], no_lookup: dict[str, list[str]
     new record of missing names (``dpkg-query`` alone is about 4 ms of CPU)."""
     command = packages_command(names, no_lookup)
     if command != "true":
-        command = remembered("packages", command, unless_newer=PACKAGE_STATE_FILES)
+        command = remembered("packages", command, watched=PACKAGE_STATE_FILES)
     return Section("packages", command, parse_packages)
 
 

@@ -49,7 +49,7 @@ LIBVIRT_ANSWERS = (
 # virsh connects to libvirt (about 16 ms of CPU): remembered until the pools,
 # the daemon, the packages or whether libvirt answers change (facts._section.remembered).
 POOLS_COMMAND = remembered(
-    "pools", POOLS_LIST_COMMAND, unless_newer=(*PACKAGE_DATABASES, *POOL_STATE_FILES),
+    "pools", POOLS_LIST_COMMAND, watched=(*PACKAGE_DATABASES, *POOL_STATE_FILES),
     key=LIBVIRT_ANSWERS,
 )
 

@@ -6,15 +6,14 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from ._section import NEWLINE, Section, first_line_of, key_values, quote
+from ._section import Section, key_values, mount_line, quote
 
 
 def data_volume_command(data_path: str) -> str:
     path = quote(data_path)
     return (
         f"if [ -d {path} ]; then echo 'exists: yes'; else echo 'exists: no'; fi; "
-        f"{NEWLINE}; m=$(findmnt -n -P -o TARGET,SOURCE,FSTYPE --mountpoint {path} 2>/dev/null); "
-        f"[ -z \"$m\" ] || echo \"mount: {first_line_of('m')}\"; "
+        + mount_line("TARGET,SOURCE,FSTYPE", path) + "; "
         # df's size and available space: blocks times the fragment size (statfs).
         f"set -- $(stat -f -c '%b %a %S' {path} 2>/dev/null); "
         "[ $# -ne 3 ] || { echo \"size: $(($1 * $3))\"; echo \"avail: $(($2 * $3))\"; }"

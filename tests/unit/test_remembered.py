@@ -24,7 +24,7 @@ def cached_reader(place, key=""):
     """A remembered command that counts its runs; (run it, runs so far)."""
     command = _section.remembered(
         "t", f"echo ran >> {place}/runs; cat {place}/value",
-        unless_newer=(str(place / "db"), str(place / "missing")), key=key)
+        watched=(str(place / "db"), str(place / "missing")), key=key)
 
     def run():
         result = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
