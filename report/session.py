@@ -11,6 +11,7 @@ from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 from cluster.model.settings import cluster_settings
+from cluster.pyinfra_patches import commands_without_nagle
 
 
 def connect(inventory_path: str):
@@ -20,5 +21,6 @@ def connect(inventory_path: str):
     inventory = make_inventory(inventory_path, cwd=os.getcwd())
     settings = cluster_settings(inventory)
     state.init(inventory, Config())
+    commands_without_nagle()
     connect_all(state)
     return inventory, settings, {host.name for host in inventory.get_active_hosts()}
