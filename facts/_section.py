@@ -54,6 +54,16 @@ def quote(value: str) -> str:
     return shlex.quote(value)
 
 
+def print_file(path: str) -> str:
+    """Shell: a small file's lines, printed by the shell itself, not by a ``cat``
+    process (about 0.6 ms each here); nothing for a missing file. dash's
+    ``read`` takes a byte per system call, so this is for files of a kilobyte
+    or so (0.1 ms for os-release, 0.5 ms for 1.3 KB). ``path`` is shell words,
+    already quoted."""
+    return ("{ while IFS= read -r _kc_l || [ -n \"$_kc_l\" ]; do printf '%s\\n' \"$_kc_l\"; "
+            f"done < {path}; }} 2>/dev/null")
+
+
 # What the probe remembers between runs: in /run, so a reboot forgets it.
 REMEMBERED_DIR = "/run/kvm-cluster/probe"
 
@@ -84,15 +94,17 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
     if watched:
         files = " ".join(quote(f) for f in watched)
         parts.append(f"$(stat -L --printf '%i %z %y|' {files} 2>/dev/null)")
+    serve = print_file('"$c"')
     checks = ["[ -f \"$c\" ]", "[ -f \"$c.key\" ]",
               "{ IFS= read -r was < \"$c.key\"; [ \"$was\" = \"key:$k\" ]; }"]
     return (
         f"c={entry}; k=\"{' '.join(parts)}\"; "
-        f"if {' && '.join(checks)}; then cat \"$c\"; "
+        f"if {' && '.join(checks)}; then {serve}; "
         f"elif {{ [ -d {REMEMBERED_DIR} ] || mkdir -p -m 0700 {REMEMBERED_DIR}; }} 2>/dev/null "
         "&& rm -f \"$c.key\" && : > \"$c.new\" 2>/dev/null; then "
         f"{{ {command}; }} > \"$c.new\"; printf 'key:%s\\n' \"$k\" > \"$c.key.new\"; "
-        "mv -f \"$c.new\" \"$c\"; mv -f \"$c.key.new\" \"$c.key\"; cat \"$c\"; "
+        "mv -f \"$c.new\" \"$c\"; mv -f \"$c.key.new\" \"$c.key\"; "
+        f"{serve}; "
         f"else {command}; fi"
     )
 

@@ -13,8 +13,10 @@ CPU_COMMAND = (
     remembered("cpu-flags", "grep -m1 '^vendor_id' /proc/cpuinfo; grep -m1 '^flags' /proc/cpuinfo")
     + "; "
     "if [ -e /dev/kvm ]; then echo 'dev_kvm: yes'; else echo 'dev_kvm: no'; fi; "
-    "echo \"kvm_modules: $(awk '$1 ~ /^kvm(_intel|_amd)?$/ {printf \"%s \", $1}' /proc/modules"
-    " 2>/dev/null)\"; "
+    # Loaded kvm modules: a module loaded from a file has an initstate in
+    # /sys/module (what /proc/modules lists; one built into the kernel has none).
+    "echo \"kvm_modules: $(for m in kvm_intel kvm_amd kvm; do "
+    "[ -e /sys/module/$m/initstate ] && printf '%s ' $m; done)\"; "
     "n=; for f in /sys/module/kvm_intel/parameters/nested /sys/module/kvm_amd/parameters/nested; do "
     "[ -r \"$f\" ] && { read -r n < \"$f\"; break; }; done; echo \"nested: $n\""
 )

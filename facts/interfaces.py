@@ -14,7 +14,7 @@ import json
 
 from pyinfra.api import FactBase
 
-from ._section import Section, unit_state
+from ._section import Section, print_file, unit_state
 
 # Where each backend keeps its configuration; a file here that mentions an
 # interface the bridge takes over is a conflict (moved aside, kept as backup).
@@ -47,7 +47,7 @@ def interfaces_command() -> str:
     globs = " ".join(CONFIG_GLOBS)
     extra = " ".join(EXTRA_NAMES)
     contents = "; ".join(
-        f"echo '@content {path}'; cat {path} 2>/dev/null" for path in CONTENT_FILES
+        f"echo '@content {path}'; {print_file(path)}" for path in CONTENT_FILES
     )
     return (
         "echo '@links'; ip -d -j addr show 2>/dev/null || echo '[]'; "
@@ -63,20 +63,24 @@ def interfaces_command() -> str:
         # then one sha1sum and one grep (interface names: fixed strings, whole
         # words) for all of them, merged by awk: PATH<TAB>SHA1<TAB> NAMES.
         f"set --; for f in {globs}; do [ -f \"$f\" ] && set -- \"$@\" \"$f\"; done; "
-        f"if [ $# -gt 0 ]; then pat=''; for n in $(ls /sys/class/net 2>/dev/null) {extra}; "
-        "do pat=\"$pat -e $n\"; done; "
-        "{ sha1sum -- \"$@\" 2>/dev/null | sed 's/^\\([0-9a-f]*\\)  /H\\t\\1\\t/'; "
-        "grep -owHF $pat -- \"$@\" 2>/dev/null | sed 's/^/M\\t/'; } | awk -F'\\t' "
-        "'$1==\"H\" {order[++n]=$3; sha[$3]=$2} "
-        "$1==\"M\" {i=match($2, /:[^:]*$/); f=substr($2, 1, i-1); w=substr($2, i+1); "
+        f"if [ $# -gt 0 ]; then pat=''; for n in /sys/class/net/*; do "
+        "[ -e \"$n\" ] && pat=\"$pat -e ${n##*/}\"; done; "
+        f"for n in {extra}; do pat=\"$pat -e $n\"; done; "
+        # sha1sum's lines (SHA1, two spaces, the path), a separator, then grep's
+        # (PATH:NAME): one awk tells them apart (no sed between).
+        "{ sha1sum -- \"$@\" 2>/dev/null; echo '@@grep'; "
+        "grep -owHF $pat -- \"$@\" 2>/dev/null; } | awk "
+        "'$0==\"@@grep\" {g=1; next} "
+        "!g {if (match($0, /^[0-9a-f]+  /)) {p=substr($0, RLENGTH+1); order[++n]=p; sha[p]=substr($0, 1, RLENGTH-2)}; next} "
+        "{i=match($0, /:[^:]*$/); f=substr($0, 1, i-1); w=substr($0, i+1); "
         "if (!((f, w) in seen)) {seen[f, w]=1; names[f]=names[f] \" \" w}} "
         "END {for (k=1; k<=n; k++) printf \"%s\\t%s\\t%s\\n\", order[k], sha[order[k]], names[order[k]]}'; fi; "
         f"{contents}; "
-        f"echo '@state'; cat {STATE_FILE} 2>/dev/null; "
+        f"echo '@state'; {print_file(STATE_FILE)}; "
         # A pending switch's rollback timer: is the safety net still armed?
-        f"echo '@timer'; case \"$(cut -d' ' -f1 {STATE_FILE} 2>/dev/null)\" in "
+        f"echo '@timer'; st=; txn=; {{ read -r st txn _ < {STATE_FILE}; }} 2>/dev/null; case \"$st\" in "
         f"armed|switching|switched|rolling-back) systemctl is-active "
-        f"\"kvm-cluster-net-rollback-$(cut -d' ' -f2 {STATE_FILE}).timer\" 2>/dev/null;; esac; true"
+        f"\"kvm-cluster-net-rollback-$txn.timer\" 2>/dev/null;; esac; true"
     )
 
 

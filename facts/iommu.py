@@ -11,6 +11,7 @@ from ._section import Section, key_values, multi_values, remembered, unquote_she
 GRUB_DEFAULT = "/etc/default/grub"
 GRUB_VARIABLES = ("GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT")
 GRUB_TOOLS = ("update-grub", "grub-mkconfig", "grub2-mkconfig", "grubby")
+GRUB_CONFIGS = ("/boot/grub/grub.cfg", "/boot/grub2/grub.cfg", "/boot/efi/EFI/*/grub.cfg")
 
 IOMMU_COMMAND = (
     # What the running kernel booted with: remembered until the next boot.
@@ -19,13 +20,18 @@ IOMMU_COMMAND = (
     + "; "
     + f"if [ -f {GRUB_DEFAULT} ]; then echo 'grub_file: yes'; else echo 'grub_file: no'; fi; "
     # /etc/default/grub.d/*.cfg (Debian, Ubuntu cloud images) is sourced after
-    # the main file and may override it: report every assignment, in order.
-    "grep -sH -E '^(GRUB_CMDLINE_LINUX|GRUB_CMDLINE_LINUX_DEFAULT)=' "
-    f"{GRUB_DEFAULT} {GRUB_DEFAULT}.d/*.cfg | sed 's/^/assign: /'; "
+    # the main file and may override it: report every assignment, in order
+    # (FILE:LINE, as grep -H prints it; read by the shell, no grep or sed).
+    f"for f in {GRUB_DEFAULT} {GRUB_DEFAULT}.d/*.cfg; do [ -f \"$f\" ] || continue; "
+    "while IFS= read -r l || [ -n \"$l\" ]; do case \"$l\" in "
+    + "|".join(f"{variable}=*" for variable in GRUB_VARIABLES)
+    + ") printf 'assign: %s:%s\\n' \"$f\" \"$l\";; esac; done < \"$f\"; done 2>/dev/null; "
     "echo \"tools: $(for t in " + " ".join(GRUB_TOOLS) + "; do "
     "command -v $t >/dev/null 2>&1 && printf '%s ' $t; done)\"; "
-    "echo \"grub_cfg: $(ls /boot/grub/grub.cfg /boot/grub2/grub.cfg "
-    "/boot/efi/EFI/*/grub.cfg 2>/dev/null | head -n1)\"; "
+    # The grub.cfg grub-mkconfig writes: BIOS's (and on RHEL 9 UEFI's too:
+    # its EFI directory holds a stub that reads it), else an EFI one.
+    f"g=; for f in {' '.join(GRUB_CONFIGS)}; do [ -f \"$f\" ] && {{ g=$f; break; }}; done; "
+    "echo \"grub_cfg: $g\"; "
     "if command -v grubby >/dev/null 2>&1; then "
     "grubby --info=DEFAULT 2>/dev/null | grep -m1 '^args=' | sed 's/^args=/grubby_args: /'; fi"
 )

@@ -12,7 +12,10 @@ from ._section import Section, key_values, mount_line, quote
 def nfs_client_command(mount_point: str) -> str:
     path = quote(mount_point)
     return (
-        "if grep -qw nfs /proc/filesystems 2>/dev/null; then echo 'kernel: builtin'; "
+        # nfs among the kernel's filesystems ("nodev<TAB>nfs"), read by the shell.
+        "k=; while read -r a b || [ -n \"$a\" ]; do [ \"$a\" = nfs ] || [ \"$b\" = nfs ] "
+        "&& { k=nfs; break; }; done < /proc/filesystems 2>/dev/null; "
+        "if [ -n \"$k\" ]; then echo 'kernel: builtin'; "
         "elif modprobe -n -q nfs 2>/dev/null; then echo 'kernel: module'; "
         "else echo 'kernel: none'; fi; "
         "if command -v mount.nfs >/dev/null 2>&1; then echo 'helper: yes'; else echo 'helper: no'; fi; "

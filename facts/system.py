@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from ._section import Section, key_values, unquote_shell
+from ._section import Section, key_values, print_file, unquote_shell
 
-OS_RELEASE_COMMAND = "cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null"
+# Printed by the shell itself (no process): /etc/os-release, else the vendor's copy.
+OS_RELEASE_COMMAND = (f"if [ -f /etc/os-release ]; then {print_file('/etc/os-release')}; "
+                      f"else {print_file('/usr/lib/os-release')}; fi")
 
 FAMILIES = ("debian", "rhel", "fedora", "suse", "arch")
 

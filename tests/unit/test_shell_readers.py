@@ -1,0 +1,81 @@
+"""The probe's readers that replace a process by the shell's own builtins
+(facts._section.print_file, the GRUB assignments, the rollback state), run for
+real in this machine's /bin/sh and compared with the tools they replace."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from facts import _section, iommu
+
+
+def sh(command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("text", [
+    "one\ntwo\n",
+    "no newline at the end",
+    "  leading spaces\n\ttab\\backslash \\n kept\n\n\nblank lines\n",
+    "",
+])
+def test_print_file_prints_what_cat_prints(tmp_path, text):
+    path = tmp_path / "f"
+    path.write_text(text)
+    printed = sh(_section.print_file(_section.quote(str(path))))
+    assert printed.returncode == 0 and printed.stderr == ""
+    expected = sh(f"cat {path}").stdout
+    # The one difference: a last line without a newline gets one.
+    assert printed.stdout == (expected if not expected or expected.endswith("\n") else expected + "\n")
+
+
+def test_print_file_of_a_missing_file_prints_nothing(tmp_path):
+    printed = sh(_section.print_file(str(tmp_path / "missing")) + "; echo after")
+    assert printed.stdout == "after\n" and printed.stderr == ""
+
+
+def test_grub_assignments_are_what_grep_finds(tmp_path):
+    """Every GRUB_CMDLINE_LINUX(_DEFAULT)= line, in file order, main file first
+    then grub.d/*.cfg sorted, as ``grep -sH`` prints them (FILE:LINE)."""
+    grub = tmp_path / "grub"
+    grub.write_text('# GRUB_CMDLINE_LINUX="commented"\nGRUB_DEFAULT=0\n'
+                    'GRUB_CMDLINE_LINUX_DEFAULT="quiet"\n  GRUB_CMDLINE_LINUX="indented"\n'
+                    'GRUB_CMDLINE_LINUX="a b"\nGRUB_CMDLINE_LINUX_DEFAULTX=1\n'
+                    'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX c"')  # no newline at the end
+    (tmp_path / "grub.d").mkdir()
+    (tmp_path / "grub.d" / "50.cfg").write_text(
+        'GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT iommu=pt"\n')
+    (tmp_path / "grub.d" / "10.cfg").write_text('GRUB_CMDLINE_LINUX=""\n')
+    (tmp_path / "grub.d" / "ignored.conf").write_text('GRUB_CMDLINE_LINUX="no"\n')
+    command = iommu.IOMMU_COMMAND.replace(iommu.GRUB_DEFAULT, str(grub))
+    assigned = [line for line in sh(command).stdout.splitlines() if line.startswith("assign: ")]
+    grep = sh(f"grep -sH -E '^(GRUB_CMDLINE_LINUX|GRUB_CMDLINE_LINUX_DEFAULT)=' {grub} {grub}.d/*.cfg")
+    assert assigned == ["assign: " + line for line in grep.stdout.splitlines()]
+    assert len(assigned) == 5
+    parsed = iommu.parse_iommu(assigned)["grub"]
+    assert parsed["GRUB_CMDLINE_LINUX"] == {"value": "", "file": f"{grub}.d/10.cfg"}
+    assert parsed["GRUB_CMDLINE_LINUX_DEFAULT"] == {"value": "quiet iommu=pt", "file": f"{grub}.d/50.cfg"}
+
+
+def test_network_files_digests_and_names(tmp_path):
+    """The interfaces section's @files part: each config file's sha1 and the
+    interface names it mentions (whole words), by sha1sum, grep and one awk."""
+    import hashlib
+
+    from facts import interfaces
+
+    etc = tmp_path / "network"
+    (etc / "interfaces.d").mkdir(parents=True)
+    main = etc / "interfaces"
+    main.write_text("source /etc/network/interfaces.d/*\nauto lo\niface lo inet loopback\n")
+    stanza = etc / "interfaces.d" / "br 0"  # a space in the name
+    stanza.write_text("auto br0\niface br0 inet static\n  bridge_ports eth0 bond0x\n")
+    command = interfaces.INTERFACES.command.replace("/etc/network", str(etc))
+    lines = sh(command).stdout.splitlines()
+    files = interfaces.parse_interfaces(lines)["files"]
+    assert files[str(main)] == {"sha1": hashlib.sha1(main.read_bytes()).hexdigest(), "names": ["lo"]}
+    assert files[str(stanza)]["sha1"] == hashlib.sha1(stanza.read_bytes()).hexdigest()
+    # br0 is always looked for; eth0 only where this machine has an eth0; bond0x is no name.
+    assert {"br0"} <= set(files[str(stanza)]["names"]) <= {"br0", "eth0"}
