@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from ._section import Section, key_values, quote
+from ._section import Section, quote
 
 
 SUDOERS_DIR = "/etc/sudoers.d"
@@ -21,7 +21,8 @@ def sudoers_path(user: str) -> str:
 
 def account_command(user: str) -> str:
     """The passwd entry, the groups, then one ``stat`` and one ``sha1sum`` for
-    the account's files, put in order by awk (not a process or three per file)."""
+    the account's files (not a process or three per file); put together by
+    :func:`parse_account`, on the management node."""
     home_ssh = f"{home_dir(user)}/.ssh"
     keys = f"{home_ssh}/authorized_keys"
     # Debian's and Ubuntu's sshd also read authorized_keys2 (AuthorizedKeysFile).
@@ -29,31 +30,52 @@ def account_command(user: str) -> str:
     sudoers = sudoers_path(user)
     u = quote(user)
     return (
-        f"{{ echo \"P $(getent passwd {u})\"; echo \"G $(id -nG {u} 2>/dev/null)\"; "
-        f"stat -c 'S %n %a %U %G' {home_ssh} {keys} {sudoers} 2>/dev/null; "
-        f"sha1sum {keys} {keys2} {sudoers} 2>/dev/null; }} | awk "
-        "'$1 == \"P\" {p = substr($0, 3); next} $1 == \"G\" {g = substr($0, 3); next} "
-        "$1 == \"S\" {owner[$2] = $3 \" \" $4; group[$2] = $5; next} {sha[$2] = $1} "
-        f"END {{print \"passwd: \" p; print \"groups: \" g; print \"ssh_dir: \" owner[\"{home_ssh}\"]; "
-        f"print \"keys: \" owner[\"{keys}\"] \" \" sha[\"{keys}\"]; print \"keys2: \" sha[\"{keys2}\"]; "
-        f"s = owner[\"{sudoers}\"]; if (s != \"\") s = s \" \" group[\"{sudoers}\"]; "
-        f"print \"sudoers: \" s \" \" sha[\"{sudoers}\"]}}'"
+        f"echo \"P $(getent passwd {u})\"; echo \"G $(id -nG {u} 2>/dev/null)\"; "
+        f"stat -c 'S %a %U %G %n' {home_ssh} {keys} {sudoers} 2>/dev/null; "
+        f"sha1sum {keys} {keys2} {sudoers} 2>/dev/null; true"
     )
 
 
+def _account_file(path: str) -> str | None:
+    """Which of the account's files ``path`` is."""
+    for suffix, name in (("/.ssh", "ssh_dir"), ("/.ssh/authorized_keys", "keys"),
+                         ("/.ssh/authorized_keys2", "keys2")):
+        if path.endswith(suffix):
+            return name
+    return "sudoers" if path.startswith(f"{SUDOERS_DIR}/") else None
+
+
 def parse_account(lines: list[str]) -> dict:
-    """Parse the account section: passwd entry, groups, and the files' mode, owner, sha1."""
-    values = key_values(lines)
-    passwd = values.get("passwd", "").split(":")
+    """Parse the account section: passwd entry (``P``), groups (``G``), the
+    files' mode and owner (``S MODE USER GROUP PATH``) and sha1 (sha1sum's lines)."""
+    passwd, groups = [], []
+    owners: dict[str | None, list[str]] = {}
+    digests: dict[str | None, str] = {}
+    for line in lines:
+        tag, _, rest = line.partition(" ")
+        if tag == "P":
+            passwd = rest.strip().split(":")
+        elif tag == "G":
+            groups = rest.split()
+        elif tag == "S":
+            fields = rest.split(" ", 3)
+            if len(fields) == 4:
+                owners[_account_file(fields[3])] = fields[:3]
+        elif len(tag) == 40 and rest.startswith(" "):
+            digests[_account_file(rest[1:])] = tag
+
+    def state(name: str, fields: int) -> list[str]:
+        return owners.get(name, [])[:fields] + ([digests[name]] if name in digests else [])
+
     return {
         "exists": len(passwd) >= 7,
         "home": passwd[5] if len(passwd) >= 7 else None,
         "shell": passwd[6] if len(passwd) >= 7 else None,
-        "groups": values.get("groups", "").split(),
-        "ssh_dir": values.get("ssh_dir", "").split(),
-        "keys": values.get("keys", "").split(),
-        "keys2": values.get("keys2") or None,
-        "sudoers": values.get("sudoers", "").split(),
+        "groups": groups,
+        "ssh_dir": owners.get("ssh_dir", [])[:2],
+        "keys": state("keys", 2),
+        "keys2": digests.get("keys2"),
+        "sudoers": state("sudoers", 3),
     }
 
 

@@ -14,24 +14,17 @@ from ._section import Section, quote
 
 def file_digests_command(paths: list[str] | tuple[str, ...]) -> str:
     """One ``stat`` and one ``sha1sum`` for all paths (not two processes per
-    file), merged by awk into ``PATH<TAB>MODE USER GROUP SHA1`` or ``PATH<TAB>-``."""
+    file); put together by :func:`parse_file_digests`, on the management node."""
     if not paths:
         return "true"
     quoted = " ".join(quote(path) for path in paths)
     return (
         # stat -L and sha1sum follow a symlink to its file; the shell's own
         # test marks the symlinks (the deploy writes through them).
-        f"{{ stat -L -c 'S\t%F\t%n\t%a %U %G' {quoted} 2>/dev/null; "
-        f"sha1sum {quoted} 2>/dev/null | sed 's/^/H\t/'; "
-        f"for p in {quoted}; do [ -L \"$p\" ] && printf 'L\t%s\n' \"$p\"; done; "
-        f"printf 'P\t%s\n' {quoted}; }} | awk -F'\t' "
-        "'$1==\"S\" && $2 ~ /^regular/ {meta[$3]=$4} $1==\"L\" {link[$2]=1} "
-        "$1==\"H\" {i=index($2, \"  \"); sha[substr($2, i+2)]=substr($2, 1, i-1)} "
-        "$1==\"P\" {order[++n]=$2} "
-        "END {for (k=1; k<=n; k++) {p=order[k]; l=(p in link) ? \"link \" : \"\"; "
-        "if ((p in meta) && (p in sha)) printf \"%s\\t%s%s %s\\n\", p, l, meta[p], sha[p]; "
-        "else if (l != \"\") printf \"%s\\tlink\\n\", p; "
-        "else printf \"%s\\t-\\n\", p}}'"
+        f"stat -L -c 'S\t%F\t%n\t%a %U %G' {quoted} 2>/dev/null; "
+        f"sha1sum {quoted} 2>/dev/null; "
+        f"for p in {quoted}; do [ -L \"$p\" ] && printf 'L\\t%s\\n' \"$p\"; done; "
+        f"printf 'P\\t%s\\n' {quoted}"
     )
 
 
@@ -39,19 +32,35 @@ def parse_file_digests(lines: list[str]) -> dict[str, dict | None]:
     """``{path: {"mode", "user", "group", "sha1"}}``; ``None`` for a missing file;
     for a symlink, its file's digest with ``"link": True`` (``{"link": True}``
     alone when it points nowhere): the deploy writes through it with pyinfra's
-    own upload, which follows it."""
-    result: dict[str, dict | None] = {}
+    own upload, which follows it.
+
+    Lines: stat's ``S<TAB>TYPE<TAB>PATH<TAB>MODE USER GROUP``, sha1sum's
+    ``SHA1  PATH``, ``L<TAB>PATH`` for a symlink, ``P<TAB>PATH`` for every path
+    asked, in order."""
+    meta: dict[str, list[str]] = {}
+    digests: dict[str, str] = {}
+    links: set[str] = set()
+    order: list[str] = []
     for line in lines:
-        path, found, rest = line.partition("\t")
-        if not found:
-            continue
-        fields = rest.split()
-        link = fields[:1] == ["link"]
-        if link:
-            fields = fields[1:]
-        if len(fields) == 4:
-            mode, user, group, digest = fields
-            result[path] = {"mode": mode, "user": user, "group": group, "sha1": digest}
+        tag = line[:2]
+        if tag == "S\t":
+            fields = line.split("\t")
+            if len(fields) == 4 and fields[1].startswith("regular"):
+                meta[fields[2]] = fields[3].split()
+        elif tag == "L\t":
+            links.add(line[2:])
+        elif tag == "P\t":
+            order.append(line[2:])
+        else:
+            digest, found, path = line.partition("  ")
+            if found and len(digest) == 40:
+                digests[path] = digest
+    result: dict[str, dict | None] = {}
+    for path in order:
+        link = path in links
+        if path in meta and path in digests and len(meta[path]) == 3:
+            mode, user, group = meta[path]
+            result[path] = {"mode": mode, "user": user, "group": group, "sha1": digests[path]}
             if link:
                 result[path]["link"] = True
         else:

@@ -79,3 +79,38 @@ def test_network_files_digests_and_names(tmp_path):
     assert files[str(stanza)]["sha1"] == hashlib.sha1(stanza.read_bytes()).hexdigest()
     # br0 is always looked for; eth0 only where this machine has an eth0; bond0x is no name.
     assert {"br0"} <= set(files[str(stanza)]["names"]) <= {"br0", "eth0"}
+
+
+def test_role_account_files_read_by_one_stat_and_one_sha1sum(tmp_path, monkeypatch):
+    """The account section, run for real on files laid out as the deploy leaves
+    them (the account itself: this machine's root, which exists everywhere)."""
+    import hashlib
+    import os
+
+    from facts import accounts
+
+    home = tmp_path / "home"
+    monkeypatch.setattr(accounts, "home_dir", lambda user: str(home))
+    monkeypatch.setattr(accounts, "SUDOERS_DIR", str(tmp_path / "sudoers.d"))
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh").chmod(0o700)
+    keys = home / ".ssh" / "authorized_keys"
+    keys.write_text("ssh-ed25519 AAAA one\n")
+    keys.chmod(0o600)
+    (tmp_path / "sudoers.d").mkdir()
+    sudoers = tmp_path / "sudoers.d" / "kvm-cluster-root"
+    sudoers.write_text("root ALL=(ALL) NOPASSWD: ALL\n")
+    sudoers.chmod(0o440)
+    user = __import__("pwd").getpwuid(os.getuid()).pw_name
+    group = __import__("grp").getgrgid(os.getgid()).gr_name
+    command = accounts.account_command("root").replace("kvm-cluster-root", sudoers.name)
+    found = accounts.parse_account(sh(command).stdout.splitlines())
+    assert found["exists"] and found["home"] == "/root" and "root" in found["groups"]
+    assert found["ssh_dir"] == ["700", user]
+    assert found["keys"] == ["600", user, hashlib.sha1(keys.read_bytes()).hexdigest()]
+    assert found["keys2"] is None
+    assert found["sudoers"] == ["440", user, group, hashlib.sha1(sudoers.read_bytes()).hexdigest()]
+    keys.unlink()
+    (home / ".ssh" / "authorized_keys2").write_text("ssh-ed25519 AAAA two\n")
+    found = accounts.parse_account(sh(command).stdout.splitlines())
+    assert found["keys"] == [] and found["keys2"] == hashlib.sha1(b"ssh-ed25519 AAAA two\n").hexdigest()
