@@ -72,16 +72,51 @@ REMEMBERED_DIR = "/run/kvm-cluster/probe"
 PACKAGE_DATABASES = ("/var/lib/dpkg/status", "/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages")
 
 
+# How a watched file is compared: its inode, change and modification times.
+WATCH_STAT = "stat -L --printf '%n %i %z %y|'"
+_WATCHABLE = re.compile(r"/[A-Za-z0-9_./+-]*")
+
+
+def watched_stats(files: tuple[str, ...]) -> str:
+    """Shell: the stat of the probe's one ``stat`` (``_kc_stats``, set by
+    :func:`watched_prelude`) of each of ``files`` that exists, into ``$_kc_w``;
+    a file that command did not cover (or run on its own: no ``_kc_stats``)
+    is stat'ed here. The same words either way."""
+    for path in files:
+        if not _WATCHABLE.fullmatch(path):
+            raise ValueError(f"a watched file's path must be plain: {path!r}")
+    cases = "; ".join(
+        f"case $_kc_stats in *\"|{path} \"*) _kc_r=${{_kc_stats#*\"|{path} \"}}; "
+        f"_kc_w=\"$_kc_w{path} ${{_kc_r%%|*}}|\";; *) [ ! -e {path} ] || _kc_own=\"$_kc_own {path}\";; esac"
+        for path in files)
+    return (
+        f"_kc_w=; _kc_own=; if [ -n \"${{_kc_stats+set}}\" ]; then {cases}; "
+        f"else _kc_own='{' '.join(files)}'; fi; "
+        f"[ -z \"$_kc_own\" ] || _kc_w=\"$_kc_w$({WATCH_STAT} $_kc_own 2>/dev/null)\""
+    )
+
+
+def watched_prelude(files) -> str:
+    """Shell: one ``stat`` of every file the remembered entries of a probe
+    watch (not one per entry), read by :func:`watched_stats`."""
+    files = tuple(dict.fromkeys(files))
+    for path in files:
+        if not _WATCHABLE.fullmatch(path):
+            raise ValueError(f"a watched file's path must be plain: {path!r}")
+    return f"_kc_stats=\"|$({WATCH_STAT} {' '.join(files)} 2>/dev/null)\""
+
+
 def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str = "") -> str:
     """``command``'s output, remembered on the host and served again while it
     cannot have changed: the same boot (it lives in /run), each of the files
-    ``watched`` the same (inode, change and modification times, read by
-    one ``stat``: a package change rewrites the package database, and a time
-    set back or a file restored with ``cp -p`` still changes its inode or its
-    change time), and ``key`` (a command printing one line, cheap next to
-    ``command``) printing the same as then. The entry's name holds a digest of
-    the command, so other arguments are another entry. Where /run cannot be
-    written (not root), the command runs every time.
+    ``watched`` the same (inode, change and modification times, from one
+    ``stat`` for the whole probe, :func:`watched_prelude`: a package change
+    rewrites the package database, and a time set back or a file restored
+    with ``cp -p`` still changes its inode or its change time), and ``key``
+    (a command printing one line, cheap next to ``command``) printing the
+    same as then. The entry's name holds a digest of the command, so other
+    arguments are another entry. Where /run cannot be written (not root), the
+    command runs every time.
 
     The probe wraps in it what only a reboot or a package change can change
     and costs the most to read (virt-host-validate, libvirt's pools, the CPU's
@@ -91,14 +126,17 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
     parts = []
     if key:
         parts.append(f"$({key})")
+    stats = ""
     if watched:
-        files = " ".join(quote(f) for f in watched)
-        parts.append(f"$(stat -L --printf '%i %z %y|' {files} 2>/dev/null)")
+        stats = watched_stats(tuple(watched)) + "; "
+        parts.append("$_kc_w")
     serve = print_file('"$c"')
     checks = ["[ -f \"$c\" ]", "[ -f \"$c.key\" ]",
               "{ IFS= read -r was < \"$c.key\"; [ \"$was\" = \"key:$k\" ]; }"]
     return (
-        f"c={entry}; k=\"{' '.join(parts)}\"; "
+        f"{stats}c={entry}; k=\"{' '.join(parts)}\"; "
+        # One line, as the entry's key file is read back (a key printing several).
+        "case $k in *'\n'*) k=$(printf '%s' \"$k\" | tr '\\n' ' ');; esac; "
         f"if {' && '.join(checks)}; then {serve}; "
         f"elif {{ [ -d {REMEMBERED_DIR} ] || mkdir -p -m 0700 {REMEMBERED_DIR}; }} 2>/dev/null "
         "&& rm -f \"$c.key\" && : > \"$c.new\" 2>/dev/null; then "
@@ -116,10 +154,16 @@ SHARED_UNITS = ("NetworkManager.service", "systemd-resolved.service", "firewalld
                 "libvirtd.service", "libvirtd.socket", "virtstoraged.service", "virtstoraged.socket")
 
 
+def unit_key(unit: str) -> str:
+    """``unit``'s name as part of a shell variable's: every character but a
+    letter or a digit is ``_``."""
+    return re.sub(r"[^A-Za-z0-9]", "_", unit)
+
+
 def unit_variable(unit: str, field: str) -> str:
     """The shell variable facts.services sets to ``unit``'s ``active``
     (ActiveState) or ``enabled`` (UnitFileState) state."""
-    return f"KC_{re.sub(r'[^A-Za-z0-9]', '_', unit)}_{field}"
+    return f"KC_{unit_key(unit)}_{field}"
 
 
 def unit_state(unit: str, field: str) -> str:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from ._section import SHARED_UNITS, Section
+from ._section import SHARED_UNITS, Section, watched_prelude
 from .accounts import account_section
 from .cpu import CPU
 from .files import file_digests_section
 from .firewall import FIREWALL
-from .packages import packages_section
-from .pools import POOLS, pool_paths_section
+from .packages import PACKAGE_STATE_FILES, packages_section
+from .pools import POOL_STATE_FILES, POOLS, pool_paths_section
 from .services import services_section
 from .sysctl import sysctl_section
 from .interfaces import INTERFACES
@@ -28,6 +28,10 @@ from .storage import data_volume_section
 from .system import OS_RELEASE
 
 MARKER = "@@kvm-cluster:"
+
+# The files the remembered sections watch (packages, virt-host-validate,
+# libvirt's pools): stat'ed once for all of them (facts._section.watched_prelude).
+WATCHED_BY_REMEMBERED = (*PACKAGE_STATE_FILES, *POOL_STATE_FILES)
 
 # The probe runs before the distribution is known: steps ask it about the
 # package names, files and units of every family (and layout) at once.
@@ -70,9 +74,11 @@ def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages
 def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,
                   sysctl=(), pool_paths=(), mount_point="/secondary", hypervisor=True,
                   packages_no_lookup=None) -> str:
-    parts = [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}"
-             for section in sections(data_path, user, files, units, packages, sysctl, pool_paths,
-                                     mount_point, hypervisor, packages_no_lookup)]
+    # First: the one stat of every file the remembered sections watch.
+    parts = [watched_prelude(WATCHED_BY_REMEMBERED)]
+    parts += [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}"
+              for section in sections(data_path, user, files, units, packages, sysctl, pool_paths,
+                                      mount_point, hypervisor, packages_no_lookup)]
     # A section that fails must not fail the fact (pyinfra fails the host on a
     # non-zero fact command): each prints what it can, the whole ends true.
     return "; ".join(parts) + "; true"

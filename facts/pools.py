@@ -15,12 +15,14 @@ from ._section import PACKAGE_DATABASES, Section, multi_values, quote, remembere
 
 VIRSH = "virsh -c qemu:///system"
 
-# Where libvirt keeps its pools: the definitions and autostart links, and the
-# state of each active pool (its storage driver writes them; any pool defined,
-# undefined, started, stopped or marked autostart changes one of these
-# directories, and a daemon start rewrites driver.pid).
-POOL_STATE_FILES = ("/etc/libvirt/storage", "/etc/libvirt/storage/autostart",
-                    "/run/libvirt/storage", "/run/libvirt/storage/driver.pid")
+# Where libvirt keeps its pools: the definitions and autostart links (a pool
+# defined, undefined or marked autostart changes these directories)...
+POOL_STATE_FILES = ("/etc/libvirt/storage", "/etc/libvirt/storage/autostart")
+# ...and a state file for each active pool (started, stopped). Their names,
+# not the directory: the daemon writes its driver.pid there at each start and
+# removes it when it exits idle (Debian's libvirtd after two quiet minutes),
+# which would forget the pools at every run after a pause (and wake the daemon).
+ACTIVE_POOLS = ("for f in /run/libvirt/storage/*.xml; do [ -e \"$f\" ] && printf '%s ' \"${f##*/}\"; done")
 
 POOLS_LIST_COMMAND = (
     "if ! command -v virsh >/dev/null 2>&1; then echo 'virsh: absent'; "
@@ -42,15 +44,17 @@ POOLS_LIST_COMMAND = (
 # with no socket, the daemon's state.
 LIBVIRT_ANSWERS = (
     f"if [ \"{unit_state('libvirtd.socket', 'active')}\" = active ] || "
-    f"[ \"{unit_state('virtstoraged.socket', 'active')}\" = active ]; then echo socket; "
-    f"else echo {unit_state('libvirtd.service', 'active')} {unit_state('virtstoraged.service', 'active')}; fi"
+    f"[ \"{unit_state('virtstoraged.socket', 'active')}\" = active ]; then printf 'socket '; "
+    f"else printf '%s %s ' {unit_state('libvirtd.service', 'active')} "
+    f"{unit_state('virtstoraged.service', 'active')}; fi"
 )
 
-# virsh connects to libvirt (about 16 ms of CPU): remembered until the pools,
-# the daemon, the packages or whether libvirt answers change (facts._section.remembered).
+# virsh connects to libvirt (about 16 ms of CPU, and wakes an idle daemon):
+# remembered until the pools' definitions, which are active, the packages or
+# whether libvirt answers change (facts._section.remembered).
 POOLS_COMMAND = remembered(
     "pools", POOLS_LIST_COMMAND, watched=(*PACKAGE_DATABASES, *POOL_STATE_FILES),
-    key=LIBVIRT_ANSWERS,
+    key=f"{LIBVIRT_ANSWERS}; {ACTIVE_POOLS}",
 )
 
 

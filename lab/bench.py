@@ -88,7 +88,8 @@ def probe_cpu(hosts: list[str], repeat: int = 10) -> dict[str, dict[str, float]]
     from pyinfra.context import ctx_host
 
     from cluster.steps.common import probe_arguments
-    from facts.host import MARKER, sections
+    from facts._section import watched_prelude
+    from facts.host import MARKER, WATCHED_BY_REMEMBERED, sections
     from report.session import connect
 
     inventory, settings, _up = connect("lab/inventory.py")
@@ -101,9 +102,13 @@ def probe_cpu(hosts: list[str], repeat: int = 10) -> dict[str, dict[str, float]]
         # only itself): the shell's and its children's user and system time,
         # before and after each section.
         parts = ["T=$(mktemp)"]
-        for section in sections(host_settings.data_volume, host_settings.role_account, **args):
-            parts.append(f"echo '{MARKER}{section.name}' >>\"$T\"; times >>\"$T\"; "
-                         f"for i in $(seq {repeat}); do {{ {section.command}; }} >/dev/null 2>&1; done; "
+        # The probe's one stat of the remembered sections' files first, as the probe runs it.
+        timed = [("watched_stat", watched_prelude(WATCHED_BY_REMEMBERED))]
+        timed += [(section.name, section.command)
+                  for section in sections(host_settings.data_volume, host_settings.role_account, **args)]
+        for label, command in timed:
+            parts.append(f"echo '{MARKER}{label}' >>\"$T\"; times >>\"$T\"; "
+                         f"for i in $(seq {repeat}); do {{ {command}; }} >/dev/null 2>&1; done; "
                          "times >>\"$T\"")
         parts.append("cat \"$T\"; rm -f \"$T\"")
         _rc, output = lab.exec(name, "; ".join(parts))

@@ -20,11 +20,15 @@ def place(tmp_path, monkeypatch):
     return tmp_path
 
 
-def cached_reader(place, key=""):
-    """A remembered command that counts its runs; (run it, runs so far)."""
+def cached_reader(place, key="", prelude=None):
+    """A remembered command that counts its runs; (run it, runs so far).
+    ``prelude``: the files the probe's one stat covers (None: the section run
+    on its own, as a fact)."""
     command = _section.remembered(
         "t", f"echo ran >> {place}/runs; cat {place}/value",
         watched=(str(place / "db"), str(place / "missing")), key=key)
+    if prelude is not None:
+        command = _section.watched_prelude(prelude) + "; " + command
 
     def run():
         result = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
@@ -93,3 +97,43 @@ def test_a_file_set_back_in_time_still_forgets_it(place):
     (place / "db").write_text("2\n")
     os.utime(place / "db", (time.time() - 3600, time.time() - 3600))
     assert run() == ("two\n", 2)
+
+
+@pytest.fixture(params=["on its own", "in the probe", "in a probe that does not cover it"])
+def reader(request, place):
+    """The same remembered entry run alone, after the probe's one stat of its
+    files, and after one that left its files out (each stat'ed by the entry)."""
+    prelude = {"on its own": None, "in the probe": (str(place / "db"), str(place / "missing")),
+               "in a probe that does not cover it": (str(place / "other"),)}[request.param]
+    return lambda key="": cached_reader(place, key, prelude)
+
+
+def test_every_way_of_reading_the_files_remembers_and_forgets(place, reader):
+    run = reader()
+    assert run() == ("one\n", 1)
+    assert run() == ("one\n", 1)
+    (place / "value").write_text("two\n")
+    touch_later(place / "db")
+    assert run() == ("two\n", 2)
+    (place / "value").write_text("three\n")
+    (place / "missing").write_text("")
+    assert run() == ("three\n", 3)
+    assert run() == ("three\n", 3)
+
+
+def test_a_watched_path_must_be_plain():
+    with pytest.raises(ValueError):
+        _section.remembered("t", "true", watched=("/tmp/a b",))
+    with pytest.raises(ValueError):
+        _section.watched_prelude(("/tmp/$(reboot)",))
+
+
+def test_a_key_of_several_lines_is_one(place):
+    """The key file is read back as one line: a key command printing two still
+    remembers, and forgets when its second line changes."""
+    (place / "key").write_text("a\nb\n")
+    run = cached_reader(place, key=f"cat {place}/key")
+    assert run() == ("one\n", 1)
+    assert run() == ("one\n", 1)
+    (place / "key").write_text("a\nc\n")
+    assert run() == ("one\n", 2)
