@@ -249,12 +249,20 @@ def _libvirt_commands(layout, group, uri_default, tls, files, services, users, c
     else:
         units += service_commands(layout.tls_socket, services.get(layout.tls_socket),
                                   running=False, enabled=False)
+    # Debian's libvirtd (and RHEL's virtqemud) exits after two idle minutes
+    # (--timeout 120) and its socket starts it again: with the sockets listening
+    # and nothing to apply, an idle daemon is as wanted (a start would be a
+    # change at every run after a quiet moment).
+    on_demand = not changed and all(
+        (services.get(socket) or {}).get("active") == "active" for socket in layout.sockets)
     if layout.config_service == layout.service:
-        units += service_commands(layout.service, services.get(layout.service), restart=changed)
+        units += service_commands(layout.service, services.get(layout.service), restart=changed,
+                                  running=None if on_demand else True)
     else:
         # Modular daemons: virtqemud runs the guests; virtproxyd (socket
         # activated) reads the remote-access config and certificates.
-        units += service_commands(layout.service, services.get(layout.service))
+        units += service_commands(layout.service, services.get(layout.service),
+                                  running=None if on_demand else True)
         if changed:
             units.append(StringCommand("systemctl", "try-restart", layout.config_service))
     yield from one_command(units)

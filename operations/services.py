@@ -13,14 +13,15 @@ from ._log import warn_once
 from ._probe import section
 
 
-def service_commands(unit: str, current: dict | None, running: bool = True, enabled: bool = True,
-                     restart: bool = False) -> list[StringCommand]:
+def service_commands(unit: str, current: dict | None, running: bool | None = True,
+                     enabled: bool = True, restart: bool = False) -> list[StringCommand]:
     """The ``systemctl`` commands that bring ``unit`` to the wanted state.
 
     ``current`` is the unit's entry in ``probe["services"]``; ``None`` (not
     probed) or an unknown unit is treated as stopped and disabled. ``restart``
     restarts a running unit (its configuration changed) and is a plain start
-    for a stopped one.
+    for a stopped one. ``running=None`` leaves it running or not (a daemon its
+    socket starts on demand, which exits when idle).
     """
     current = current or {"active": "inactive", "enabled": "disabled"}
     commands = []
@@ -32,14 +33,16 @@ def service_commands(unit: str, current: dict | None, running: bool = True, enab
     elif not enabled and current["enabled"] in ("enabled", "enabled-runtime"):
         commands.append(StringCommand("systemctl", "disable", unit))
     is_running = current["active"] in ("active", "activating", "reloading")
-    if running and (restart or not is_running):
+    if running is None:
+        pass
+    elif running and (restart or not is_running):
         verb = "restart" if (restart and is_running) else "start"
         # Fail loudly (with the unit's last log lines) if it does not stay up.
         commands.append(StringCommand(
             "systemctl", verb, unit, "&&", "systemctl", "is-active", "--quiet", unit,
             "|| { journalctl -u", unit, "-n 20 --no-pager >&2; exit 1; }",
         ))
-    elif not running and is_running:
+    elif running is False and is_running:
         commands.append(StringCommand("systemctl", "stop", unit))
     return commands
 

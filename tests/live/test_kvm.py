@@ -25,6 +25,23 @@ def test_libvirtd_runs_with_group_only_sockets_and_no_plain_tcp(converged):
         assert out.strip() != "active", f"{master.name} runs libvirtd, it is not a KVM node"
 
 
+def test_an_idle_libvirtd_is_left_to_its_socket(converged):
+    """Debian runs libvirtd with --timeout 120: after two quiet minutes it exits
+    and its socket starts it at the next connection. A deploy then changes
+    nothing (it does not start the daemon), and libvirt still answers."""
+    for node in nodes():
+        rc, out = lab.exec(node.name, "systemctl stop libvirtd.service 2>/dev/null && systemctl is-active libvirtd.socket")
+        assert rc == 0 and out.strip() == "active", f"{node.name}: {out}"
+    run = deploy()
+    assert run.returncode == 0, run.output
+    assert run.changed_nothing, run.output
+    for node in nodes():
+        rc, out = lab.exec(node.name, "systemctl is-active libvirtd.service")
+        assert out.strip() != "active", f"{node.name}: the deploy started libvirtd"
+        rc, out = lab.exec(node.name, "virsh -c qemu:///system hostname")
+        assert rc == 0 and out.strip() == node.name, f"{node.name}: {out}"
+
+
 def test_role_account_reaches_libvirt_over_ssh(converged):
     for node in nodes():
         conn = libvirt.open(libvirt_uri(node))
