@@ -3,7 +3,7 @@
 #   make demo               lab up, dry-run with diffs, deploy, per-host summary, VM smoke test
 #   make smoke              boot a small VM on every KVM node of the lab (python -m report.smoke)
 #   make test               the whole test suite (unit + live lab)
-#   make lab-up [NODES=N] [PERSONAS="kvm01=minimal ..."]
+#   make lab-up [NODES=N] [PERSONAS="kvm04=minimal ..."]
 #                           start the Docker lab (2 masters + N KVM nodes, each host
 #                           a persona: lab/personas.py)
 #   make lab-down           remove the lab

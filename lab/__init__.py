@@ -19,10 +19,10 @@ from .images import ensure_image, ensure_images
 from .lab import (HOSTS_JSON, INVENTORY, KEY, KNOWN_HOSTS, LabHost, LabState, down, exec,
                   hosts, kill, reset, restart, ssh, ssh_command, start, state, status, stop, up)
 from .personas import PERSONAS, Persona, persona
-from .topology import DEFAULT_NODES, DEFAULT_PERSONAS, Host, topology
+from .topology import DEFAULT_NODES, DEFAULT_PERSONAS, MINIMAL_INSTALL_NODE, Host, topology
 
 __all__ = [
-    "DEFAULT_NODES", "DEFAULT_PERSONAS", "HOSTS_JSON", "INVENTORY", "KEY", "KNOWN_HOSTS", "Host",
+    "DEFAULT_NODES", "DEFAULT_PERSONAS", "MINIMAL_INSTALL_NODE", "HOSTS_JSON", "INVENTORY", "KEY", "KNOWN_HOSTS", "Host",
     "LabError", "LabHost", "LabState", "PERSONAS", "Persona", "down", "ensure_engine",
     "ensure_image", "ensure_images", "exec", "hosts", "kill", "persona", "reset", "restart", "ssh",
     "ssh_command", "start", "state", "status", "stop", "topology", "up",

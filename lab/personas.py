@@ -52,6 +52,10 @@ PERSONAS = {
         Persona("debian12-firewalld", "bookworm", "ifupdown", firewalld=True, packages="debian12",
                 stands_for="Debian 12 with firewalld running, its public zone as installed "
                            "(ssh, dhcpv6-client), as RHEL and Rocky run it by default"),
+        Persona("debian12-dhcp", "bookworm", "ifupdown", addressing="dhcp", packages="debian12",
+                stands_for="Debian 12 as its installer leaves a server on a network with a DHCP "
+                           "server (the installer's default: allow-hotplug eth0, iface eth0 "
+                           "inet dhcp, a reservation for the host on the site's server)"),
         Persona("minimal", "bookworm", "ifupdown", preloaded=False, addressing="dhcp",
                 stands_for="a Debian 12 minimal install on a network with a DHCP server (the "
                            "installer's default: allow-hotplug eth0, iface eth0 inet dhcp, a "

@@ -102,6 +102,15 @@ def fresh_lab(lab_up):
 
 
 @pytest.fixture
+def fresh_lab_with_a_minimal_install(lab_up):
+    """A lab as new whose last node is a minimal install (no sudo, none of the
+    deploy's packages: the deploy installs them from the archive), for the tests
+    about installing; that node goes back to its default persona afterwards."""
+    yield lab.reset(nodes=NODES, personas={lab.MINIMAL_INSTALL_NODE: "minimal"})
+    lab.reset(only=[lab.MINIMAL_INSTALL_NODE])
+
+
+@pytest.fixture
 def converged(lab_up):
     """The lab after a successful deploy (a no-op, and quick, when it already is)."""
     run = deploy()

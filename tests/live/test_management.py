@@ -20,7 +20,7 @@ from lab.topology import NETWORK
 from .conftest import deploy, planned_changes
 
 MASTERS = {"mgmt01": "172.30.10.11", "mgmt02": "172.30.10.12"}
-# Nodes with the lab's test tools (dig): every persona but the minimal one.
+# Nodes with the lab's test tools (dig): three are enough (any persona but a minimal install has them).
 NODES = ("kvm01", "kvm02", "kvm03")
 VMS = [
     {"name": "vm01", "mac": "52:54:00:1e:0b:65", "ip": "172.30.10.101"},

@@ -1,6 +1,6 @@
 """The network step, live, on every persona: br0 takes over the address the
 host's installer configured (an ifupdown stanza on Debian 12, static, or by
-DHCP from the site's server on the minimal persona; a NetworkManager keyfile on
+DHCP from the site's server on the debian12-dhcp persona; a NetworkManager keyfile on
 Debian 13 standing in for RHEL 9, a netplan file with networkd on Debian 13
 standing in for Ubuntu), survives a reboot, and every failure path
 of the commit-confirm switch (a wrong address, a restart while the switch
@@ -36,12 +36,14 @@ STATE = "/var/lib/kvm-cluster/network/state"
 # What each persona's installer wrote for eth0, and the service that reads it.
 INSTALLER_FILE = {
     "debian12": "/etc/network/interfaces",
+    "debian12-dhcp": "/etc/network/interfaces",
     "minimal": "/etc/network/interfaces",
     "debian13-nm": "/etc/NetworkManager/system-connections/eth0.nmconnection",
     "debian13-netplan": "/etc/netplan/50-cloud-init.yaml",
 }
 OWNER = {
     "debian12": "networking",
+    "debian12-dhcp": "networking",
     "minimal": "networking",
     "debian13-nm": "NetworkManager",
     "debian13-netplan": "systemd-networkd",
@@ -182,7 +184,7 @@ def test_every_persona_moves_its_installer_configuration_onto_br0_and_keeps_it_a
         assert sha1(host, f"{BACKUPS}/{txn}/files{path}") == before[host.name], host.name
         # ...and no longer configures eth0: the stanza is commented out, the keyfile
         # and the YAML are gone (moved aside); the service that owned it runs on.
-        if host.persona in ("debian12", "minimal"):
+        if host.persona in ("debian12", "debian12-dhcp", "minimal"):
             assert sh(host, "ifquery --list --allow=hotplug; ifquery --list").split() == ["lo", "br0"], host.name
         else:
             assert sha1(host, path) is None, f"{host.name}: {path} is still there"

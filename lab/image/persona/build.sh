@@ -96,7 +96,7 @@ debian13-netplan)
     # Ubuntu's: networkd renders netplan, resolved answers on 127.0.0.53.
     systemctl enable systemd-networkd.service systemd-resolved.service
     ;;
-debian12|debian12-firewalld|minimal)
+debian12|debian12-dhcp|debian12-firewalld|minimal)
     systemctl enable networking.service kvmlab-hotplug.service
     ;;
 esac
