@@ -265,21 +265,24 @@ class PausedDeploy:
             env={**os.environ, "KVMLAB_HOST_DATA": json.dumps(
                 {host.name: {"network_confirm_timeout": 600}})})
 
-    def wait_switching_then_pause(self, timeout=240):
-        """Freeze the deploy while the host switches: it confirms only once it has
-        seen the switch done, so a deploy frozen here never confirms."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            current = state(self.host)
-            if current.startswith("switching "):
-                self.process.send_signal(signal.SIGSTOP)
-                return
-            assert not current.startswith(("switched ", "confirmed ")), \
-                f"{self.host.name}: the switch finished before the deploy could be frozen: {current}"
-            if self.process.poll() is not None:
-                raise AssertionError(f"the deploy ended first: {self.process.stdout.read()}")
-            time.sleep(0.03)
-        raise AssertionError(f"{self.host.name} never started a switch: {state(self.host)}")
+    def wait_switching_then_pause(self, timeout=120):
+        """Freeze the deploy once the host's detached switch has begun, before
+        the deploy confirms it: it confirms only after it has seen the switch
+        done (polling every 0.3 s, each time over a new connection). A watcher
+        on the host itself reports the state the moment it changes (a poll
+        from here, a docker exec each, can miss a switch that takes a second)."""
+        rc, seen = lab.exec(self.host.name, (
+            f"end=$(( $(date +%s) + {timeout} )); while [ $(date +%s) -lt $end ]; do "
+            f"s=; read -r s < {STATE} 2>/dev/null; "
+            "case $s in switching*|switched*|confirmed*) echo \"$s\"; exit 0;; esac; "
+            "sleep 0.01; done; exit 1"))
+        if rc != 0:
+            self.kill()
+            raise AssertionError(f"{self.host.name} never started a switch: {state(self.host)}; "
+                                 f"the deploy: {self.process.stdout.read()}")
+        self.process.send_signal(signal.SIGSTOP)
+        assert not state(self.host).startswith("confirmed "), \
+            f"{self.host.name}: the switch was confirmed before the deploy could be frozen ({seen})"
 
     def wait_switched(self, timeout=60):
         deadline = time.monotonic() + timeout
@@ -301,8 +304,7 @@ def test_a_restart_while_the_switch_waits_never_strands_the_host(lab_up):
     before = installer_digests(hosts)
     paused = [PausedDeploy(h) for h in hosts]
     try:
-        for deploy_ in paused:
-            deploy_.wait_switching_then_pause()
+        parallel(PausedDeploy.wait_switching_then_pause, paused)
         for deploy_ in paused:
             deploy_.wait_switched()
             assert_on_br0(deploy_.host)  # the new configuration is in place, unconfirmed
