@@ -14,7 +14,7 @@ import json
 
 from pyinfra.api import FactBase
 
-from ._section import Section, print_file, unit_state
+from ._section import Section, print_file, remembered, unit_state
 
 # Where each backend keeps its configuration; a file here that mentions an
 # interface the bridge takes over is a conflict (moved aside, kept as backup).
@@ -42,6 +42,24 @@ STATE_FILE = "/var/lib/kvm-cluster/network/state"
 EXTRA_NAMES = ("br0", "bond0")
 
 
+# Each config file's sha1 and the interface names it mentions (fixed strings,
+# whole words), for the files in "$@" and the names in $pat: one sha1sum and one
+# grep for all of them, merged by awk (sha1sum's lines, a separator, then grep's
+# PATH:NAME) into PATH<TAB>SHA1<TAB> NAMES.
+FILE_DIGESTS = (
+    "{ sha1sum -- \"$@\" 2>/dev/null; echo '@@grep'; "
+    "grep -owHF $pat -- \"$@\" 2>/dev/null; } | awk "
+    "'$0==\"@@grep\" {g=1; next} "
+    "!g {if (match($0, /^[0-9a-f]+  /)) {p=substr($0, RLENGTH+1); order[++n]=p; sha[p]=substr($0, 1, RLENGTH-2)}; next} "
+    "{i=match($0, /:[^:]*$/); f=substr($0, 1, i-1); w=substr($0, i+1); "
+    "if (!((f, w) in seen)) {seen[f, w]=1; names[f]=names[f] \" \" w}} "
+    "END {for (k=1; k<=n; k++) printf \"%s\\t%s\\t%s\\n\", order[k], sha[order[k]], names[order[k]]}'"
+)
+# Remembered (facts._section.remembered) while each file and the host's link
+# names are the same: one stat, not three processes, at each run.
+FILE_DIGESTS_KEY = ("stat -L --printf '%n %i %z %y|' -- \"$@\" 2>/dev/null; printf '%s' \"$pat\"")
+
+
 def interfaces_command() -> str:
     tools = " ".join(TOOLS)
     globs = " ".join(CONFIG_GLOBS)
@@ -59,22 +77,14 @@ def interfaces_command() -> str:
         f"[ \"{unit_state('systemd-resolved.service', 'active')}\" = active ] && echo systemd-resolved; "
         "[ -L /etc/resolv.conf ] && echo resolv-conf-symlink; "
         "echo '@files'; "
-        # The files that exist, as positional parameters (names may hold spaces);
-        # then one sha1sum and one grep (interface names: fixed strings, whole
-        # words) for all of them, merged by awk: PATH<TAB>SHA1<TAB> NAMES.
+        # The files that exist, as positional parameters (names may hold spaces),
+        # the names looked for in them (the host's links, br0, bond0), then
+        # their digests and names (FILE_DIGESTS), remembered while the same.
         f"set --; for f in {globs}; do [ -f \"$f\" ] && set -- \"$@\" \"$f\"; done; "
         f"if [ $# -gt 0 ]; then pat=''; for n in /sys/class/net/*; do "
         "[ -e \"$n\" ] && pat=\"$pat -e ${n##*/}\"; done; "
         f"for n in {extra}; do pat=\"$pat -e $n\"; done; "
-        # sha1sum's lines (SHA1, two spaces, the path), a separator, then grep's
-        # (PATH:NAME): one awk tells them apart (no sed between).
-        "{ sha1sum -- \"$@\" 2>/dev/null; echo '@@grep'; "
-        "grep -owHF $pat -- \"$@\" 2>/dev/null; } | awk "
-        "'$0==\"@@grep\" {g=1; next} "
-        "!g {if (match($0, /^[0-9a-f]+  /)) {p=substr($0, RLENGTH+1); order[++n]=p; sha[p]=substr($0, 1, RLENGTH-2)}; next} "
-        "{i=match($0, /:[^:]*$/); f=substr($0, 1, i-1); w=substr($0, i+1); "
-        "if (!((f, w) in seen)) {seen[f, w]=1; names[f]=names[f] \" \" w}} "
-        "END {for (k=1; k<=n; k++) printf \"%s\\t%s\\t%s\\n\", order[k], sha[order[k]], names[order[k]]}'; fi; "
+        + remembered("network-files", FILE_DIGESTS, key=FILE_DIGESTS_KEY) + "; fi; "
         f"{contents}; "
         f"echo '@state'; {print_file(STATE_FILE)}; "
         # A pending switch's rollback timer: is the safety net still armed?

@@ -72,13 +72,22 @@ def test_network_files_digests_and_names(tmp_path):
     main.write_text("source /etc/network/interfaces.d/*\nauto lo\niface lo inet loopback\n")
     stanza = etc / "interfaces.d" / "br 0"  # a space in the name
     stanza.write_text("auto br0\niface br0 inet static\n  bridge_ports eth0 bond0x\n")
-    command = interfaces.INTERFACES.command.replace("/etc/network", str(etc))
-    lines = sh(command).stdout.splitlines()
-    files = interfaces.parse_interfaces(lines)["files"]
-    assert files[str(main)] == {"sha1": hashlib.sha1(main.read_bytes()).hexdigest(), "names": ["lo"]}
-    assert files[str(stanza)]["sha1"] == hashlib.sha1(stanza.read_bytes()).hexdigest()
+    command = (interfaces.INTERFACES.command.replace("/etc/network", str(etc))
+               .replace(_section.REMEMBERED_DIR, str(tmp_path / "probe")))
+
+    def files():
+        return interfaces.parse_interfaces(sh(command).stdout.splitlines())["files"]
+
+    found = files()
+    assert found[str(main)] == {"sha1": hashlib.sha1(main.read_bytes()).hexdigest(), "names": ["lo"]}
+    assert found[str(stanza)]["sha1"] == hashlib.sha1(stanza.read_bytes()).hexdigest()
     # br0 is always looked for; eth0 only where this machine has an eth0; bond0x is no name.
-    assert {"br0"} <= set(files[str(stanza)]["names"]) <= {"br0", "eth0"}
+    assert {"br0"} <= set(found[str(stanza)]["names"]) <= {"br0", "eth0"}
+    # Remembered while the files are the same; a file rewritten is read again.
+    assert len(list((tmp_path / "probe").glob("network-files-*.key"))) == 1
+    assert files() == found
+    main.write_text("auto br0\n")
+    assert files()[str(main)] == {"sha1": hashlib.sha1(b"auto br0\n").hexdigest(), "names": ["br0"]}
 
 
 def test_role_account_files_read_by_one_stat_and_one_sha1sum(tmp_path, monkeypatch):
