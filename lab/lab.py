@@ -234,10 +234,14 @@ def _wait_booted(container):
         if container.status != "running":
             raise LabError(f"{container.name} stopped while booting (exit code "
                            f"{container.attrs['State']['ExitCode']}): see `docker logs`")
-        boot_state = _exec(container, ["systemctl", "is-system-running"])[1].strip() or boot_state
+        # --wait: systemctl returns the moment the boot ends (not at the next poll);
+        # it answers at once while systemd cannot be asked yet, hence the loop.
+        left = max(1, int(deadline - time.monotonic()))
+        boot_state = _exec(container, ["timeout", str(left), "systemctl", "is-system-running",
+                                       "--wait"])[1].strip() or boot_state
         if boot_state in ("running", "degraded"):
             return boot_state
-        time.sleep(0.5)
+        time.sleep(0.1)
     raise LabError(f"{container.name}: systemd did not finish booting in {BOOT_TIMEOUT} s "
                    f"(state {boot_state}); `python -m lab up --fresh` recreates the lab")
 
@@ -287,7 +291,7 @@ def _wait_ssh(host, timeout=30):
             return
         if time.monotonic() > deadline:
             raise LabError(f"{host.name}: ssh failed: {proc.stderr.strip()}")
-        time.sleep(0.5)
+        time.sleep(0.1)
 
 
 def ensure_key():
