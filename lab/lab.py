@@ -219,10 +219,33 @@ def _container(name_or_host):
 # -- readiness and ssh --------------------------------------------------------
 
 def _exec(container, cmd, env=None):
-    """Run `cmd` (a shell string or argv) in a container: (rc, combined output)."""
+    """Run `cmd` (a shell string or argv) in a container: (rc, combined output).
+
+    Not docker-py's ``exec_run``: it reads the command's output from the raw
+    socket under the HTTP response, and loses what came in with the response's
+    headers (already in the response's buffer): a quick command's whole output
+    now and then (docker/docker-py#2042, #3332; here 1 ``echo`` in 360, six at
+    once). The frames are read through the response's buffered reader instead.
+    """
     argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
-    rc, out = container.exec_run(argv, environment=env, demux=False)
-    return rc, (out or b"").decode(errors="replace")
+    api = container.client.api
+    exec_id = api.exec_create(container.id, argv, stdout=True, stderr=True, environment=env)["Id"]
+    response = api._post_json(api._url("/exec/{0}/start", exec_id), stream=True,
+                              headers={"Connection": "Upgrade", "Upgrade": "tcp"},
+                              data={"Tty": False, "Detach": False})
+    try:
+        api._raise_for_status(response)
+        reader = response.raw._fp.fp  # buffered: holds what arrived with the headers
+        output = bytearray()
+        while True:
+            # Each frame: stream (1 byte), 3 zero bytes, the size (4 bytes, big endian).
+            header = reader.read(8)
+            if len(header) < 8:
+                break
+            output += reader.read(int.from_bytes(header[4:], "big"))
+    finally:
+        response.close()
+    return api.exec_inspect(exec_id)["ExitCode"], bytes(output).decode(errors="replace")
 
 
 def _wait_booted(container):
