@@ -39,7 +39,10 @@ _STARTING = re.compile(r"--> Starting (?:[a-z, ]+ )?operation: (?P<name>.*)$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 # The speed issue's targets, on this 2-core machine, 2 masters + 3 nodes.
-TARGETS = {"noop_over_floor": 1.3, "probe_cpu_kvm_node_ms": 30.0, "converge_s": 12.0}
+TARGETS = {"noop_over_floor": 1.3, "probe_cpu_kvm_node_ms": 30.0, "converge_s": 12.0,
+           # The deploy's own management CPU per host for a no-op, halved from
+           # the about 100 ms measured when the issue was taken.
+           "deploy_cpu_per_host_ms": 50.0}
 
 
 def _children_cpu() -> float:
@@ -190,6 +193,10 @@ def render(row: dict) -> str:
                  + ("met" if kvm <= TARGETS["probe_cpu_kvm_node_ms"] else "not met"))
     lines.append(f"- converge {row['converge']:.1f} s (target {TARGETS['converge_s']:.0f}): "
                  + ("met" if row["converge"] <= TARGETS["converge_s"] else "not met"))
+    own = row["noop_cpu_ms"] - row["floor_cpu_ms"]
+    lines.append(f"- the deploy's own management CPU per host {own:.0f} ms (target "
+                 f"{TARGETS['deploy_cpu_per_host_ms']:.0f}, half of about 100): "
+                 + ("met" if own <= TARGETS["deploy_cpu_per_host_ms"] else "not met"))
     return "\n".join(lines)
 
 
