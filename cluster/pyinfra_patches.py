@@ -162,7 +162,10 @@ def no_delay(connector) -> bool:
     sock = getattr(transport, "sock", None)
     if sock is None or getattr(sock, "family", None) not in (socket.AF_INET, socket.AF_INET6):
         return False  # not connected, or a proxy command's pipe: no TCP here
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:  # closed meanwhile: pyinfra reports the lost connection itself
+        return False
     return True
 
 

@@ -72,8 +72,8 @@ REMEMBERED_DIR = "/run/kvm-cluster/probe"
 PACKAGE_DATABASES = ("/var/lib/dpkg/status", "/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages")
 
 
-# How a watched file is compared: its inode, change and modification times.
-WATCH_STAT = "stat -L --printf '%n %i %z %y|'"
+# How a watched file is compared: its inode, size, change and modification times.
+WATCH_STAT = "stat -L --printf '%n %i %s %z %y|'"
 _WATCHABLE = re.compile(r"/[A-Za-z0-9_./+-]*")
 
 
@@ -115,8 +115,9 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
     with ``cp -p`` still changes its inode or its change time), and ``key``
     (a command printing one line, cheap next to ``command``) printing the
     same as then. The entry's name holds a digest of the command, so other
-    arguments are another entry. Where /run cannot be written (not root), the
-    command runs every time.
+    arguments are another entry. A command that fails (exit status) is not
+    remembered. Where /run cannot be written (not root), the command runs
+    every time.
 
     The probe wraps in it what only a reboot or a package change can change
     and costs the most to read (virt-host-validate, libvirt's pools, the CPU's
@@ -140,8 +141,9 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
         f"if {' && '.join(checks)}; then {serve}; "
         f"elif {{ [ -d {REMEMBERED_DIR} ] || mkdir -p -m 0700 {REMEMBERED_DIR}; }} 2>/dev/null "
         "&& rm -f \"$c.key\" && : > \"$c.new\" 2>/dev/null; then "
-        f"{{ {command}; }} > \"$c.new\"; printf 'key:%s\\n' \"$k\" > \"$c.key.new\"; "
-        "mv -f \"$c.new\" \"$c\"; mv -f \"$c.key.new\" \"$c.key\"; "
+        # Kept only when the command succeeded: a failure is asked again next time.
+        f"if {{ {command}; }} > \"$c.new\"; then printf 'key:%s\\n' \"$k\" > \"$c.key.new\" "
+        "&& mv -f \"$c.new\" \"$c\" && mv -f \"$c.key.new\" \"$c.key\"; else mv -f \"$c.new\" \"$c\"; fi; "
         f"{serve}; "
         f"else {command}; fi"
     )

@@ -57,7 +57,7 @@ FILE_DIGESTS = (
 )
 # Remembered (facts._section.remembered) while each file and the host's link
 # names are the same: one stat, not three processes, at each run.
-FILE_DIGESTS_KEY = ("stat -L --printf '%n %i %z %y|' -- \"$@\" 2>/dev/null; printf '%s' \"$pat\"")
+FILE_DIGESTS_KEY = ("stat -L --printf '%n %i %s %z %y|' -- \"$@\" 2>/dev/null; printf '%s' \"$pat\"")
 
 
 def interfaces_command() -> str:

@@ -26,7 +26,8 @@ ACTIVE_POOLS = ("for f in /run/libvirt/storage/*.xml; do [ -e \"$f\" ] && printf
 
 POOLS_LIST_COMMAND = (
     "if ! command -v virsh >/dev/null 2>&1; then echo 'virsh: absent'; "
-    f"elif ! list=$({VIRSH} -q pool-list --all 2>/dev/null); then echo 'virsh: down'; "
+    # Not answering: said, and not remembered (exits false): asked again next run.
+    f"elif ! list=$({VIRSH} -q pool-list --all 2>/dev/null); then echo 'virsh: down'; false; "
     "else echo 'virsh: up'; "
     "printf '%s\\n' \"$list\" | while read -r n s a; do [ -n \"$n\" ] || continue; "
     "echo \"pool: $n $s $a\"; "

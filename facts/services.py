@@ -36,16 +36,19 @@ def services_command(units: list[str] | tuple[str, ...]) -> str:
     (RHEL's modular libvirt on Debian, or Debian's on RHEL)."""
     if not units:
         return "true"
-    pairs = " ".join(quote(f"{unit}:{unit_key(unit)}") for unit in units)
+    # UNIT/KEY: a unit's name holds no "/" (it may hold ":").
+    pairs = " ".join(quote(f"{unit}/{unit_key(unit)}") for unit in units)
     places = " ".join([f"{directory}/" for directory in UNIT_DIRS] + [STARTED_PREFIX])
     return (
         "_kc_ask=; "
-        f"for _kc_p in {pairs}; do _kc_u=${{_kc_p%%:*}}; _kc_f=; "
-        f"for _kc_d in {places}; do "
+        f"for _kc_p in {pairs}; do _kc_u=${{_kc_p%%/*}}; _kc_f=; "
+        # A mount made outside systemd has no file but a loaded, active unit: asked.
+        "case $_kc_u in *.mount) _kc_f=1;; esac; "
+        f"[ -n \"$_kc_f\" ] || for _kc_d in {places}; do "
         "[ -e \"$_kc_d$_kc_u\" ] || [ -L \"$_kc_d$_kc_u\" ] && { _kc_f=1; break; }; done; "
         "if [ -n \"$_kc_f\" ]; then _kc_ask=\"$_kc_ask $_kc_u\"; else "
         f"printf '{_NOT_FOUND}' \"$_kc_u\"; "
-        "eval \"KC_${_kc_p#*:}_active=inactive KC_${_kc_p#*:}_enabled=\"; fi; done; "
+        "eval \"KC_${_kc_p#*/}_active=inactive KC_${_kc_p#*/}_enabled=\"; fi; done; "
         "_units=; [ -z \"$_kc_ask\" ] || "
         "_units=$(systemctl show -p Id,LoadState,ActiveState,UnitFileState $_kc_ask 2>/dev/null); "
         "printf '%s\\n' \"$_units\"; "

@@ -235,6 +235,8 @@ def _exec(container, cmd, env=None):
                               data={"Tty": False, "Detach": False})
     try:
         api._raise_for_status(response)
+        # A command may be quiet for longer than the client's timeout (as exec_run allows).
+        api._disable_socket_timeout(api._get_raw_response_socket(response))
         reader = response.raw._fp.fp  # buffered: holds what arrived with the headers
         output = bytearray()
         while True:

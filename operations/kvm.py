@@ -253,7 +253,7 @@ def _libvirt_commands(layout, group, uri_default, tls, files, services, users, c
     # (--timeout 120) and its socket starts it again: with the sockets listening
     # and nothing to apply, an idle daemon is as wanted (a start would be a
     # change at every run after a quiet moment).
-    on_demand = not changed and all(
+    on_demand = not changed and (services.get(layout.service) or {}).get("active") != "failed" and all(
         (services.get(socket) or {}).get("active") == "active" for socket in layout.sockets)
     if layout.config_service == layout.service:
         units += service_commands(layout.service, services.get(layout.service), restart=changed,

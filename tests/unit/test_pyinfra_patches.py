@@ -56,6 +56,10 @@ def test_commands_without_nagle_sets_tcp_nodelay_on_the_connection_and_later_one
     left, right = socket.socketpair()
     with left, right:
         assert not pyinfra_patches.no_delay(connector_on(left))
+    # Closed since (the host went away after pyinfra connected): no error either.
+    closed = socket.socket()
+    closed.close()
+    assert not pyinfra_patches.no_delay(connector_on(closed))
 
     patched = SSHConnector.connect
     assert patched.kvm_cluster_patched

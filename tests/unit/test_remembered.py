@@ -137,3 +137,13 @@ def test_a_key_of_several_lines_is_one(place):
     assert run() == ("one\n", 1)
     (place / "key").write_text("a\nc\n")
     assert run() == ("one\n", 2)
+
+
+def test_a_failing_command_is_not_remembered(place):
+    """Its output is served, and it runs again next time (libvirt not answering
+    once must not be remembered until the next package change)."""
+    command = _section.remembered("f", f"echo ran >> {place}/runs; echo down; false")
+    for expected in (1, 2):
+        result = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+        assert result.stdout == "down\n"
+        assert (place / "runs").read_text().count("ran") == expected

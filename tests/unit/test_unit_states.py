@@ -17,6 +17,9 @@ from facts.services import parse_services, services_command
 # chronyd.service is Debian's alias of chrony.service (its Id is chrony's).
 SHOWN = {
     "NetworkManager.service": ("NetworkManager.service", "loaded", "active", "enabled"),
+    # A mount unit for a path with a colon (a name may hold one), mounted by
+    # hand: no unit file, yet loaded and active.
+    "mnt-nfs:share.mount": ("mnt-nfs:share.mount", "loaded", "active", "static"),
     "chronyd.service": ("chrony.service", "loaded", "active", "enabled"),
     "gone.service": ("gone.service", "not-found", "active", ""),
 }
@@ -47,7 +50,8 @@ def unit_dirs(tmp_path, monkeypatch):
     return tmp_path
 
 
-UNITS = ["NetworkManager.service", "chronyd.service", "virtstoraged.socket", "gone.service"]
+UNITS = ["NetworkManager.service", "chronyd.service", "virtstoraged.socket", "gone.service",
+         "mnt-nfs:share.mount"]
 
 
 def run(tmp_path, *asked: tuple[str, str]) -> tuple[str, list[str], list[str]]:
@@ -63,16 +67,18 @@ def test_the_states_read_once_are_the_ones_the_sections_find(unit_dirs):
     printed, states, asked = run(unit_dirs, ("NetworkManager.service", "active"),
                                  ("NetworkManager.service", "enabled"),
                                  ("virtstoraged.socket", "active"), ("virtstoraged.socket", "enabled"),
-                                 ("chrony.service", "active"))
-    assert states == ["[active]", "[enabled]", "[inactive]", "[]", "[active]"]
-    # systemctl is asked only of the units it can know: a file, or started since boot.
-    assert asked == ["NetworkManager.service", "chronyd.service", "gone.service"]
+                                 ("chrony.service", "active"), ("mnt-nfs:share.mount", "active"))
+    assert states == ["[active]", "[enabled]", "[inactive]", "[]", "[active]", "[active]"]
+    # systemctl is asked only of the units it can know: a file, started since
+    # boot, or a mount (systemd knows every mounted path).
+    assert asked == ["NetworkManager.service", "chronyd.service", "gone.service", "mnt-nfs:share.mount"]
     # The one it is not asked of is printed as systemctl prints an unknown unit.
     assert parse_services(printed.splitlines()) == {
         "NetworkManager.service": {"active": "active", "enabled": "enabled"},
         "chrony.service": {"active": "active", "enabled": "enabled"},
         "gone.service": {"active": "active", "enabled": "not-found"},
         "virtstoraged.socket": {"active": "inactive", "enabled": "not-found"},
+        "mnt-nfs:share.mount": {"active": "active", "enabled": "static"},
     }
 
 
