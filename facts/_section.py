@@ -77,14 +77,19 @@ WATCH_STAT = "stat -L --printf '%n %i %s %z %y|'"
 _WATCHABLE = re.compile(r"/[A-Za-z0-9_./+-]*")
 
 
+def _check_watchable(files) -> None:
+    """Watched paths go into the shell unquoted and into case patterns: plain ones only."""
+    for path in files:
+        if not _WATCHABLE.fullmatch(path):
+            raise ValueError(f"a watched file's path must be plain: {path!r}")
+
+
 def watched_stats(files: tuple[str, ...]) -> str:
     """Shell: the stat of the probe's one ``stat`` (``_kc_stats``, set by
     :func:`watched_prelude`) of each of ``files`` that exists, into ``$_kc_w``;
     a file that command did not cover (or run on its own: no ``_kc_stats``)
     is stat'ed here. The same words either way."""
-    for path in files:
-        if not _WATCHABLE.fullmatch(path):
-            raise ValueError(f"a watched file's path must be plain: {path!r}")
+    _check_watchable(files)
     cases = "; ".join(
         f"case $_kc_stats in *\"|{path} \"*) _kc_r=${{_kc_stats#*\"|{path} \"}}; "
         f"_kc_w=\"$_kc_w{path} ${{_kc_r%%|*}}|\";; *) [ ! -e {path} ] || _kc_own=\"$_kc_own {path}\";; esac"
@@ -100,9 +105,7 @@ def watched_prelude(files) -> str:
     """Shell: one ``stat`` of every file the remembered entries of a probe
     watch (not one per entry), read by :func:`watched_stats`."""
     files = tuple(dict.fromkeys(files))
-    for path in files:
-        if not _WATCHABLE.fullmatch(path):
-            raise ValueError(f"a watched file's path must be plain: {path!r}")
+    _check_watchable(files)
     return f"_kc_stats=\"|$({WATCH_STAT} {' '.join(files)} 2>/dev/null)\""
 
 

@@ -32,6 +32,7 @@ MARKER = "@@kvm-cluster:"
 # The files the remembered sections watch (packages, virt-host-validate,
 # libvirt's pools): stat'ed once for all of them (facts._section.watched_prelude).
 WATCHED_BY_REMEMBERED = (*PACKAGE_STATE_FILES, *POOL_STATE_FILES)
+WATCHED_PRELUDE = watched_prelude(WATCHED_BY_REMEMBERED)
 
 # The probe runs before the distribution is known: steps ask it about the
 # package names, files and units of every family (and layout) at once.
@@ -75,7 +76,7 @@ def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), pac
                   sysctl=(), pool_paths=(), mount_point="/secondary", hypervisor=True,
                   packages_no_lookup=None) -> str:
     # First: the one stat of every file the remembered sections watch.
-    parts = [watched_prelude(WATCHED_BY_REMEMBERED)]
+    parts = [WATCHED_PRELUDE]
     parts += [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}"
               for section in sections(data_path, user, files, units, packages, sysctl, pool_paths,
                                       mount_point, hypervisor, packages_no_lookup)]

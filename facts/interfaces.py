@@ -14,7 +14,7 @@ import json
 
 from pyinfra.api import FactBase
 
-from ._section import Section, print_file, remembered, unit_state
+from ._section import WATCH_STAT, Section, print_file, remembered, unit_state
 
 # Where each backend keeps its configuration; a file here that mentions an
 # interface the bridge takes over is a conflict (moved aside, kept as backup).
@@ -57,7 +57,7 @@ FILE_DIGESTS = (
 )
 # Remembered (facts._section.remembered) while each file and the host's link
 # names are the same: one stat, not three processes, at each run.
-FILE_DIGESTS_KEY = ("stat -L --printf '%n %i %s %z %y|' -- \"$@\" 2>/dev/null; printf '%s' \"$pat\"")
+FILE_DIGESTS_KEY = f"{WATCH_STAT} -- \"$@\" 2>/dev/null; printf '%s' \"$pat\""
 
 
 def interfaces_command() -> str:

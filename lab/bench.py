@@ -91,8 +91,7 @@ def probe_cpu(hosts: list[str], repeat: int = 10) -> dict[str, dict[str, float]]
     from pyinfra.context import ctx_host
 
     from cluster.steps.common import probe_arguments
-    from facts._section import watched_prelude
-    from facts.host import MARKER, WATCHED_BY_REMEMBERED, sections
+    from facts.host import MARKER, WATCHED_PRELUDE, sections
     from report.session import connect
 
     inventory, settings, _up = connect("lab/inventory.py")
@@ -106,7 +105,7 @@ def probe_cpu(hosts: list[str], repeat: int = 10) -> dict[str, dict[str, float]]
         # before and after each section.
         parts = ["T=$(mktemp)"]
         # The probe's one stat of the remembered sections' files first, as the probe runs it.
-        timed = [("watched_stat", watched_prelude(WATCHED_BY_REMEMBERED))]
+        timed = [("watched_stat", WATCHED_PRELUDE)]
         timed += [(section.name, section.command)
                   for section in sections(host_settings.data_volume, host_settings.role_account, **args)]
         for label, command in timed:
