@@ -10,8 +10,8 @@ value stops the run before any host is changed.
 
 from pyinfra import host, state
 
+from cluster import pyinfra_patches
 from cluster.model.settings import cluster_settings
-from cluster.pyinfra_patches import cheap_call_sites, commands_without_nagle, lost_connection_fails_the_host
 from cluster.steps import common as deploys
 from cluster.steps.firewall import configure_firewall
 from cluster.steps.kvm import configure_kvm
@@ -19,9 +19,7 @@ from cluster.steps.management import configure_clustershell, configure_dns, conf
 from cluster.steps.network import configure_network
 from cluster.steps.storage import configure_nfs_server, configure_primary_pool, configure_secondary_pool
 
-lost_connection_fails_the_host()
-cheap_call_sites()
-commands_without_nagle(host)
+pyinfra_patches.apply(host)
 all_settings = cluster_settings(state.inventory)
 settings = all_settings[host.name]
 probe = deploys.read_host(settings)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from ._section import SHARED_UNITS, Section, watched_prelude
+from ._section import SHARED_UNITS, Section, printed_at_once, watched_prelude
 from .accounts import account_section
 from .cpu import CPU
 from .files import file_digests_section
@@ -82,7 +82,7 @@ def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), pac
                                       mount_point, hypervisor, packages_no_lookup)]
     # A section that fails must not fail the fact (pyinfra fails the host on a
     # non-zero fact command): each prints what it can, the whole ends true.
-    return "; ".join(parts) + "; true"
+    return printed_at_once("; ".join(parts) + "; true")
 
 
 def split_sections(lines: list[str]) -> dict[str, list[str]]:

@@ -17,19 +17,70 @@ def test_what_a_patch_replaces_is_unchanged(dotted):
 
 
 def test_the_patches_take_effect_once():
+    import pyinfra.api.arguments as arguments
+    import pyinfra.api.facts as facts
     import pyinfra.api.operations as operations
     import pyinfra.api.util as util
 
     pyinfra_patches.lost_connection_fails_the_host()
     pyinfra_patches.cheap_call_sites()
-    wrapped, stack = operations._run_host_op_with_context, util.stack
+    pyinfra_patches.constant_global_arguments()
+    wrapped, stack, global_arguments = (
+        operations._run_host_op_with_context, util.stack, arguments.all_global_arguments)
     assert wrapped.kvm_cluster_patched and stack.kvm_cluster_patched
+    assert global_arguments.kvm_cluster_patched and facts.all_global_arguments is global_arguments
     pyinfra_patches.lost_connection_fails_the_host()
     pyinfra_patches.cheap_call_sites()
+    pyinfra_patches.constant_global_arguments()
     assert operations._run_host_op_with_context is wrapped and util.stack is stack
-    # Same call sites as pyinfra's own lookup, without reading source lines.
-    frame = util.getframeinfo(util.stack()[1][0])
-    assert frame.code_context is None and frame.filename == __file__
+    assert arguments.all_global_arguments is global_arguments
+
+
+def _call_sites_through(depth, patched):
+    """Each frame's (file, line, function, context, index), ``depth`` nested
+    calls down (one a call written over several lines), as pyinfra reads a
+    stack: through the patch, or through inspect itself."""
+    import inspect
+
+    import pyinfra.api.util as util
+
+    if depth:
+        return _call_sites_through(
+            depth - 1,
+            patched,
+        )
+    if patched:
+        stack, getframeinfo = util.stack(), util.getframeinfo
+    else:
+        stack, getframeinfo = inspect.stack(0), lambda frame: inspect.getframeinfo(frame, 0)
+    return [tuple(getframeinfo(item[0]))[:5] for item in stack]
+
+
+def test_call_sites_are_inspects_own():
+    """The same frames, files and lines as inspect gives pyinfra, without the
+    source: the first entry the caller's frame, as inspect.stack() has it."""
+    pyinfra_patches.cheap_call_sites()
+    ours, theirs = _call_sites_through(3, True), _call_sites_through(3, False)
+    assert ours[0][2] == "_call_sites_through" and ours[0][3:] == (None, None)
+    assert len(ours) == len(theirs) > 5
+    # The same frames but the first (the two lookups are on different lines)
+    # and this test's (its two calls too).
+    assert ours[0][:1] == theirs[0][:1] and ours[1:4] == theirs[1:4]
+    assert ours[4][:1] == theirs[4][:1] and ours[5:] == theirs[5:]
+
+
+def test_the_global_arguments_are_pyinfras_own():
+    from typing import get_type_hints
+
+    from pyinfra.api.arguments import AllArguments
+
+    pyinfra_patches.constant_global_arguments()
+    from pyinfra.api import arguments
+
+    first, second = arguments.all_global_arguments(), arguments.all_global_arguments()
+    assert first == list(get_type_hints(AllArguments).items()) and first is not second
+    first.clear()  # a caller's change is its own
+    assert arguments.all_global_arguments() == second
 
 
 def test_commands_without_nagle_sets_tcp_nodelay_on_the_connection_and_later_ones():

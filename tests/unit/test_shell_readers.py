@@ -123,3 +123,35 @@ def test_role_account_files_read_by_one_stat_and_one_sha1sum(tmp_path, monkeypat
     (home / ".ssh" / "authorized_keys2").write_text("ssh-ed25519 AAAA two\n")
     found = accounts.parse_account(sh(command).stdout.splitlines())
     assert found["keys"] == [] and found["keys2"] == hashlib.sha1(b"ssh-ed25519 AAAA two\n").hexdigest()
+
+
+def test_printed_at_once_holds_the_output_until_the_command_ends():
+    """The first read of the output already holds the line printed after a
+    pause: nothing was written before the command ended (printed line by line,
+    the first read gets the first line alone)."""
+    import ast
+    import sys
+
+    lines = "printf 'first\\n'; sleep 0.3; printf 'second\\n'"
+    # Read in a Python of its own: this session's gevent changes subprocess's pipes.
+    reader = (
+        "import os, subprocess, sys\n"
+        "process = subprocess.Popen(['sh', '-c', sys.argv[1]], stdout=subprocess.PIPE)\n"
+        "first = os.read(process.stdout.fileno(), 65536)\n"
+        "print(repr((first, first + process.stdout.read())))\n"
+        "process.wait()\n")
+
+    def first_read(command):
+        done = subprocess.run([sys.executable, "-c", reader, command], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return ast.literal_eval(done.stdout)
+
+    assert first_read(lines) == (b"first\n", b"first\nsecond\n")
+    chunk, whole = first_read(_section.printed_at_once(lines))
+    assert chunk.startswith(b"first\nsecond") and whole == b"first\nsecond\n"
+
+
+def test_printed_at_once_keeps_the_lines_and_drops_only_trailing_empty_ones():
+    command = "echo a; echo; printf '  b\\\\c\\n'; echo; echo; false"
+    printed = sh(_section.printed_at_once(command))
+    assert (printed.stdout, printed.returncode) == ("a\n\n  b\\c\n", 0)
