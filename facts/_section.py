@@ -70,7 +70,7 @@ def printed_at_once(command: str, variable: str = "_kc_out") -> str:
     per line, a process per value), and sshd sends what it reads as it comes:
     a hundred-odd SSH packets of a few lines each, and paramiko's work per
     packet cost the management node about 8 ms of CPU a probe, 3 ms once
-    written at once; the host pays one subshell (about 0.5 ms). Trailing empty
+    written at once; the host pays one subshell (about 1 ms). Trailing empty
     lines are dropped, as command substitution drops them, and the whole exits
     0 whatever the command's status (the probe ends ``true`` anyway)."""
     return f'{variable}=$({command}); printf \'%s\\n\' "${variable}"'
