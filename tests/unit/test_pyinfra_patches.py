@@ -69,6 +69,27 @@ def test_call_sites_are_inspects_own():
     assert ours[4][:1] == theirs[4][:1] and ours[5:] == theirs[5:]
 
 
+def test_the_same_code_in_two_files_keeps_each_files_name(tmp_path):
+    """Code objects compare equal across files (same name, line and body):
+    each frame is still named by its own file, as inspect names it."""
+    import inspect
+
+    import pyinfra.api.util as util
+
+    pyinfra_patches.cheap_call_sites()
+    body = "import sys\ndef where():\n    return sys._getframe()\n"
+    frames = []
+    for name in ("a.py", "b.py"):
+        path = tmp_path / name
+        path.write_text(body)
+        namespace = {}
+        exec(compile(body, str(path), "exec"), namespace)
+        frames.append(namespace["where"]())
+    assert frames[0].f_code == frames[1].f_code  # why the code cannot be the key
+    for frame, name in zip(frames, ("a.py", "b.py")):
+        assert util.getframeinfo(frame).filename == inspect.getframeinfo(frame, 0).filename == str(tmp_path / name)
+
+
 def test_the_global_arguments_are_pyinfras_own():
     from typing import get_type_hints
 

@@ -132,7 +132,8 @@ def test_printed_at_once_holds_the_output_until_the_command_ends():
     import ast
     import sys
 
-    lines = "printf 'first\\n'; sleep 0.3; printf 'second\\n'"
+    # A pause long enough that the first read, here, is never that late.
+    lines = "printf 'first\\n'; sleep 1; printf 'second\\n'"
     # Read in a Python of its own: this session's gevent changes subprocess's pipes.
     reader = (
         "import os, subprocess, sys\n"
@@ -151,7 +152,8 @@ def test_printed_at_once_holds_the_output_until_the_command_ends():
     assert chunk.startswith(b"first\nsecond") and whole == b"first\nsecond\n"
 
 
-def test_printed_at_once_keeps_the_lines_and_drops_only_trailing_empty_ones():
-    command = "echo a; echo; printf '  b\\\\c\\n'; echo; echo; false"
-    printed = sh(_section.printed_at_once(command))
-    assert (printed.stdout, printed.returncode) == ("a\n\n  b\\c\n", 0)
+@pytest.mark.parametrize("shell", ["sh", "bash"])  # Debian's dash, RHEL's sh
+def test_printed_at_once_keeps_the_lines_and_drops_only_trailing_empty_ones(shell):
+    command = "echo a; echo; printf '  b\\\\c\\n'; case x in x) echo ')';; esac; echo; echo; false"
+    printed = subprocess.run([shell, "-c", _section.printed_at_once(command)], capture_output=True, text=True)
+    assert (printed.stdout, printed.returncode) == ("a\n\n  b\\c\n)\n", 0)
