@@ -35,6 +35,7 @@ import argparse  # noqa: E402
 import gevent  # noqa: E402
 import json  # noqa: E402
 import shlex  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -297,6 +298,14 @@ def _prepare(host) -> dict:
 
 # -- the whole inventory ----------------------------------------------------------------
 
+def interrupts_here():
+    """Ctrl-C delivered to the calling greenlet as KeyboardInterrupt, until
+    the returned handler is cancelled. Python raises it in whichever greenlet
+    runs when the signal comes: as often as not a paramiko transport, which
+    dies of it alone while the run goes on to its end."""
+    return gevent.signal_handler(signal.SIGINT, gevent.kill, gevent.getcurrent(), KeyboardInterrupt)
+
+
 def gather(inventory_path: str, boot_timeout: int = BOOT_TIMEOUT) -> list[NodeRun]:
     import libvirt
 
@@ -315,6 +324,7 @@ def gather(inventory_path: str, boot_timeout: int = BOOT_TIMEOUT) -> list[NodeRu
                                 failures=["connect: the node does not answer over SSH"]))
             continue
         greenlets.append(gevent.spawn(smoke_node, host, settings[host.name], vm, pool, boot_timeout))
+    interrupt = interrupts_here()
     try:
         gevent.joinall(greenlets)
     except KeyboardInterrupt:
@@ -329,6 +339,8 @@ def gather(inventory_path: str, boot_timeout: int = BOOT_TIMEOUT) -> list[NodeRu
             if remaining:
                 gevent.sleep(1)
         raise Interrupted([host.name for host in remaining]) from None
+    finally:
+        interrupt.cancel()
     runs += [greenlet.value for greenlet in greenlets]
     return sorted(runs, key=lambda run: run.node)
 

@@ -83,3 +83,47 @@ def test_a_host_that_does_not_answer_is_a_row_that_says_so():
                           "no answer within 20 s")
     assert row == {"host": "kvm03", "groups": ["kvm_nodes"], "reachable": False, "ready": False,
                    "failures": ["unreachable: no answer within 20 s"]}
+
+
+# A busy thread (paramiko's transport is one; a greenlet under gevent) is
+# running when Ctrl-C comes; the main greenlet waits, as gather() waits for the
+# nodes' runs.
+_BUSY_WHEN_INTERRUPTED = """
+import os, subprocess, sys, threading, time
+from report import smoke
+import gevent
+
+def busy():  # lets the main greenlet go on, then two seconds without yielding
+    gevent.sleep(0.1)
+    end = time.monotonic() + 2
+    while time.monotonic() < end:
+        sum(range(1000))
+
+worker = threading.Thread(target=busy, daemon=True)
+worker.start()
+if sys.argv[1] == "here":
+    smoke.interrupts_here()
+subprocess.Popen(["sh", "-c", f"sleep 0.3; kill -INT {os.getpid()}"])
+try:
+    worker.join()
+    for _ in range(5):  # the hub's next turns: a signal it holds is delivered by then
+        gevent.sleep(0.1)
+    print("the run went on")
+except KeyboardInterrupt:
+    print("interrupted here")
+"""
+
+
+@pytest.mark.parametrize("handler, expected", [("here", "interrupted here"), ("python's", "the run went on")])
+def test_ctrl_c_reaches_the_waiting_run_not_the_busy_thread(handler, expected):
+    """A real SIGINT to a real gevent process: with smoke.interrupts_here the
+    waiting greenlet gets it; with Python's own handler the busy thread dies of
+    it (threading prints it) and the run goes on: what made an interrupted
+    smoke run end as if nothing had happened."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-c", _BUSY_WHEN_INTERRUPTED, handler], capture_output=True,
+                          text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.strip() == expected, done.stderr
