@@ -6,7 +6,18 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from ._section import Section, key_values, mount_line, quote
+from ._section import PACKAGE_DATABASES, Section, key_values, mount_line, quote, remembered
+
+
+def nfs_module_command() -> str:
+    """Whether the running kernel could load nfs (asked only while it has not):
+    its modules change with a package (a kernel's, or DKMS's build) or a boot,
+    and ``modprobe`` costs about 1.2 ms of each probe."""
+    return remembered(
+        "nfs-module",
+        "if modprobe -n -q nfs 2>/dev/null; then echo 'kernel: module'; else echo 'kernel: none'; fi",
+        watched=PACKAGE_DATABASES,
+    )
 
 
 def nfs_client_command(mount_point: str) -> str:
@@ -15,9 +26,7 @@ def nfs_client_command(mount_point: str) -> str:
         # nfs among the kernel's filesystems ("nodev<TAB>nfs"), read by the shell.
         "k=; while read -r a b || [ -n \"$a\" ]; do [ \"$a\" = nfs ] || [ \"$b\" = nfs ] "
         "&& { k=nfs; break; }; done < /proc/filesystems 2>/dev/null; "
-        "if [ -n \"$k\" ]; then echo 'kernel: builtin'; "
-        "elif modprobe -n -q nfs 2>/dev/null; then echo 'kernel: module'; "
-        "else echo 'kernel: none'; fi; "
+        f"if [ -n \"$k\" ]; then echo 'kernel: builtin'; else {nfs_module_command()}; fi; "
         "if command -v mount.nfs >/dev/null 2>&1; then echo 'helper: yes'; else echo 'helper: no'; fi; "
         f"if [ -d {path} ]; then echo 'exists: yes'; else echo 'exists: no'; fi; "
         + mount_line("SOURCE,FSTYPE", path)

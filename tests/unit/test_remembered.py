@@ -147,3 +147,22 @@ def test_a_failing_command_is_not_remembered(place):
         result = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
         assert result.stdout == "down\n"
         assert (place / "runs").read_text().count("ran") == expected
+
+
+@pytest.mark.parametrize("loadable, expected", [(True, "kernel: module"), (False, "kernel: none")])
+def test_whether_nfs_could_load_is_asked_once(place, monkeypatch, loadable, expected):
+    """The NFS section's modprobe, asked at the first probe only (either
+    answer): a package change or a reboot is what changes it."""
+    from facts import nfs
+
+    tools = place / "bin"
+    tools.mkdir()
+    modprobe = tools / "modprobe"
+    modprobe.write_text(f"#!/bin/sh\necho ran >> {place}/runs\nexit {0 if loadable else 1}\n")
+    modprobe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    command = nfs.nfs_module_command()
+    for _ in range(2):
+        result = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+        assert (result.stdout, result.stderr) == (f"{expected}\n", "")
+    assert (place / "runs").read_text() == "ran\n"
