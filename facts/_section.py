@@ -64,8 +64,8 @@ def print_file(path: str) -> str:
             f"done < {path}; }} 2>/dev/null")
 
 
-def printed_at_once(command: str, variable: str = "_kc_out") -> str:
-    """Shell: ``command``'s output held by the shell (in ``variable``) and
+def printed_at_once(command: str) -> str:
+    """Shell: ``command``'s output held by the shell (in ``$_kc_out``) and
     written in one go when it ends. The probe prints line by line (``printf``
     per line, a process per value), and sshd sends what it reads as it comes:
     a hundred-odd SSH packets of a few lines each, and paramiko's work per
@@ -73,7 +73,7 @@ def printed_at_once(command: str, variable: str = "_kc_out") -> str:
     written at once; the host pays one subshell (about 1 ms). Trailing empty
     lines are dropped, as command substitution drops them, and the whole exits
     0 whatever the command's status (the probe ends ``true`` anyway)."""
-    return f'{variable}=$({command}); printf \'%s\\n\' "${variable}"'
+    return f'_kc_out=$({command}); printf \'%s\\n\' "$_kc_out"'
 
 
 # What the probe remembers between runs: in /run, so a reboot forgets it.
