@@ -1,10 +1,11 @@
-"""systemd unit state, for the units the deploy manages, in one ``systemctl show``."""
+"""systemd unit state, for the units the deploy manages: one ``systemctl list-units``
+and a remembered ``systemctl show``."""
 
 from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from ._section import Section, quote, unit_key
+from ._section import PACKAGE_DATABASES, Section, quote, remembered, unit_key
 
 
 # systemd's unit search path (``systemd-analyze unit-paths``; Debian's /lib
@@ -18,19 +19,59 @@ UNIT_DIRS = ("/lib/systemd/system", "/usr/lib/systemd/system", "/etc/systemd/sys
 # A unit started since boot has a symlink here (to its invocation id).
 STARTED_PREFIX = "/run/systemd/units/invocation:"
 
+# What follows the remembered records: ``systemctl list-units``'s lines.
+LISTED = "@list-units"
+
 # What ``systemctl show -p Id,LoadState,ActiveState,UnitFileState`` prints for
 # a unit systemd has no file for (the probe prints it without asking).
 _NOT_FOUND = "Id=%s\\nLoadState=not-found\\nActiveState=inactive\\nUnitFileState=\\n\\n"
 
 
-def services_command(units: list[str] | tuple[str, ...]) -> str:
-    """One ``systemctl show`` for the units systemd can know; its states are
-    also left in shell variables (facts._section.unit_state) for the sections
-    that follow.
+# Where what enables a unit is kept (systemd's install logic,
+# ``unit_file_lookup_state``): the configuration directories, with a unit's
+# mask or alias among their entries and its enabling symlinks in their
+# ``.wants``/``.requires``/``.upholds`` subdirectories.
+CONFIG_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/etc/systemd/system.control",
+               "/run/systemd/system.control", "/etc/systemd/system.attached",
+               "/run/systemd/system.attached")
 
-    ``systemctl`` costs about 0.4 ms of CPU per unit it shows: a unit with no
-    file in systemd's search path and never started since boot (no
-    ``/run/systemd/units/invocation:`` entry; a running unit whose file was
+
+def _unit_file_key() -> str:
+    """Shell: one line that changes whenever a unit's file state can: the asked
+    units (a unit whose first file appears is asked), the inode, size and
+    times of each configuration directory and of each directory in them (an
+    entry added, removed or replaced changes its directory's times;
+    ``systemctl enable`` may make a new ``.wants`` directory), and of every
+    file of an asked unit in the whole search path (``$_kc_found``: a file
+    edited in place, one that overrides another). Not /run/systemd/transient
+    itself, which every SSH login changes (logind's session scopes): an
+    asked unit's file there is among ``$_kc_found``. A package change is
+    watched as the database's (facts._section.remembered). ``cksum`` keeps
+    the key short: the shell reads a key back a byte per system call."""
+    dirs = " ".join([*CONFIG_DIRS, *(f"{directory}/*/" for directory in CONFIG_DIRS)])
+    return ("{ printf '%s|' \"$_kc_ask\"; "
+            f"stat -L --printf '%n %i %s %z %y|' {dirs} $_kc_found 2>/dev/null; }} | cksum")
+
+
+def services_command(units: list[str] | tuple[str, ...]) -> str:
+    """The units' states; also left in shell variables (facts._section.unit_state)
+    for the sections that follow.
+
+    Printed as ``systemctl show -p Id,LoadState,ActiveState,UnitFileState``
+    prints them, but read in two parts. ``systemctl show`` has systemd
+    serialize every property of each unit (the services' cgroup counters
+    among them): about 18 ms of the host's CPU for a dozen units, two thirds
+    of it in systemd itself, where the shell's ``times`` does not see it.
+    What changes between runs, whether a unit is loaded and active, comes
+    from one ``systemctl list-units`` (5 ms); a unit's Id (its canonical
+    name, for an alias) and its file state come from ``systemctl show``,
+    remembered (facts._section.remembered) while the unit directories, the
+    asked units' files and the package database are the same
+    (:func:`_unit_file_key`). A loaded unit list-units does not list (systemd
+    unloaded it, unused) is inactive.
+
+    A unit with no file in systemd's search path and never started since boot
+    (no ``/run/systemd/units/invocation:`` entry; a running unit whose file was
     removed keeps one) is not asked: the probe prints what systemctl would
     (``LoadState=not-found``). Half the units are of the other family's layout
     (RHEL's modular libvirt on Debian, or Debian's on RHEL)."""
@@ -39,56 +80,81 @@ def services_command(units: list[str] | tuple[str, ...]) -> str:
     # UNIT/KEY: a unit's name holds no "/" (it may hold ":").
     pairs = " ".join(quote(f"{unit}/{unit_key(unit)}") for unit in units)
     places = " ".join([f"{directory}/" for directory in UNIT_DIRS] + [STARTED_PREFIX])
+    unit_files = remembered("unit-files", "systemctl show -p Id,LoadState,UnitFileState $_kc_ask 2>/dev/null",
+                            watched=PACKAGE_DATABASES, key=_unit_file_key())
     return (
-        "_kc_ask=; "
+        "_kc_ask=; _kc_found=; "
         f"for _kc_p in {pairs}; do _kc_u=${{_kc_p%%/*}}; _kc_f=; "
         # A mount made outside systemd has no file but a loaded, active unit: asked.
         "case $_kc_u in *.mount) _kc_f=1;; esac; "
-        f"[ -n \"$_kc_f\" ] || for _kc_d in {places}; do "
-        "[ -e \"$_kc_d$_kc_u\" ] || [ -L \"$_kc_d$_kc_u\" ] && { _kc_f=1; break; }; done; "
+        # Every file of the unit, for the key (not only the first found).
+        f"for _kc_d in {places}; do "
+        "if [ -e \"$_kc_d$_kc_u\" ] || [ -L \"$_kc_d$_kc_u\" ]; then _kc_f=1; "
+        "case $_kc_d in */) _kc_found=\"$_kc_found $_kc_d$_kc_u\";; esac; fi; done; "
         "if [ -n \"$_kc_f\" ]; then _kc_ask=\"$_kc_ask $_kc_u\"; else "
         f"printf '{_NOT_FOUND}' \"$_kc_u\"; "
         "eval \"KC_${_kc_p#*/}_active=inactive KC_${_kc_p#*/}_enabled=\"; fi; done; "
-        "_units=; [ -z \"$_kc_ask\" ] || "
-        "_units=$(systemctl show -p Id,LoadState,ActiveState,UnitFileState $_kc_ask 2>/dev/null); "
-        "printf '%s\\n' \"$_units\"; "
+        "_units=; _kc_act=; if [ -n \"$_kc_ask\" ]; then "
+        f"_units=$({unit_files}); "
+        "_kc_ifs=$IFS; IFS='\n'; set -f; _kc_ids=; "
+        "for _kc_l in $_units; do case $_kc_l in Id=*) _kc_ids=\"$_kc_ids ${_kc_l#Id=}\";; esac; done; "
+        # Asked by their Ids: list-units lists a unit under its Id, not its aliases.
+        "IFS=$_kc_ifs; [ -z \"$_kc_ids\" ] || "
+        "_kc_act=$(systemctl list-units --all --plain --no-legend --full $_kc_ids 2>/dev/null); "
+        "set +f; fi; "
+        f"printf '%s\\n{LISTED}\\n%s\\n' \"$_units\" \"$_kc_act\"; "
         # Each unit's states in KC_<Id>_active/_enabled, read by the shell
-        # (no awk): Id comes first in each record; the name made a variable's
-        # (every character but a letter or a digit is _), the values never
-        # evaluated.
-        "_kc_ifs=$IFS; IFS='\n'; set -f; _kc_id=; for _kc_l in $_units; do case $_kc_l in "
-        "Id=*) _kc_n=${_kc_l#Id=}; _kc_id=; while [ -n \"$_kc_n\" ]; do _kc_r=${_kc_n#?}; "
+        # (no awk): Id comes first in each record, a unit's list-units line
+        # (UNIT LOAD ACTIVE SUB DESCRIPTION) after all of them: a unit it
+        # does not list is inactive. The name made a variable's (every
+        # character but a letter or a digit is _), the values never evaluated.
+        "_kc_ifs=$IFS; IFS='\n'; set -f; _kc_id=; for _kc_l in $_units$IFS$_kc_act; do case $_kc_l in "
+        "Id=*) _kc_n=${_kc_l#Id=}; _kc_v=inactive;; "
+        "UnitFileState=*) eval \"KC_${_kc_id}_enabled=\\${_kc_l#UnitFileState=}\"; continue;; "
+        "LoadState=*|ActiveState=*) continue;; "
+        "*) _kc_n=${_kc_l%% *}; IFS=' '; set -- $_kc_l; IFS='\n'; _kc_v=$3;; esac; "
+        "_kc_id=; while [ -n \"$_kc_n\" ]; do _kc_r=${_kc_n#?}; "
         "case ${_kc_n%\"$_kc_r\"} in [A-Za-z0-9]) _kc_id=$_kc_id${_kc_n%\"$_kc_r\"};; *) _kc_id=${_kc_id}_;; esac; "
-        "_kc_n=$_kc_r; done;; "
-        "ActiveState=*) eval \"KC_${_kc_id}_active=\\${_kc_l#ActiveState=}\";; "
-        "UnitFileState=*) eval \"KC_${_kc_id}_enabled=\\${_kc_l#UnitFileState=}\";; "
-        "esac; done; set +f; IFS=$_kc_ifs"
+        "_kc_n=$_kc_r; done; eval \"KC_${_kc_id}_active=\\$_kc_v\"; done; set +f; IFS=$_kc_ifs"
     )
 
 
 def parse_services(lines: list[str]) -> dict[str, dict]:
     """``{unit: {"active": ActiveState, "enabled": UnitFileState}}``.
 
+    ``systemctl show``'s records (``Id=`` first), then, after the
+    :data:`LISTED` line, ``systemctl list-units``'s (UNIT LOAD ACTIVE SUB
+    DESCRIPTION): a unit's LOAD and ACTIVE columns are its LoadState and
+    ActiveState, and a unit it does not list is inactive.
+
     A unit systemd does not know has ``"enabled": "not-found"``; ``enabled``
     is otherwise systemd's own word (enabled, disabled, static, masked, ...).
     """
-    units: dict[str, dict] = {}
+    records: list[dict[str, str]] = []
+    listed: dict[str, tuple[str, str]] = {}
     current: dict[str, str] = {}
-
-    def flush():
-        if "Id" in current:
-            enabled = current.get("UnitFileState", "")
-            if current.get("LoadState") == "not-found":
-                enabled = "not-found"
-            units[current["Id"]] = {"active": current.get("ActiveState", ""), "enabled": enabled or "static"}
-
+    in_list = False
     for line in lines + [""]:
-        if not line.strip():
-            flush()
+        if line == LISTED:
+            in_list = True
+        elif in_list:
+            fields = line.split()
+            if len(fields) >= 3:
+                listed[fields[0]] = (fields[1], fields[2])
+            continue
+        if not line.strip() or in_list:
+            if "Id" in current:
+                records.append(current)
             current = {}
             continue
         key, _, value = line.partition("=")
         current[key] = value.strip()
+    units: dict[str, dict] = {}
+    for record in records:
+        load, active = listed.get(record["Id"], (record.get("LoadState", ""),
+                                                 record.get("ActiveState", "inactive")))
+        enabled = "not-found" if load == "not-found" else record.get("UnitFileState", "")
+        units[record["Id"]] = {"active": active, "enabled": enabled or "static"}
     return units
 
 

@@ -1,20 +1,25 @@
 """facts.services leaves each unit's state in a shell variable that
 facts._section.unit_state reads: both must name it alike. Run in a real shell,
-with systemctl played by a shell function that prints as `systemctl show` does,
-and systemd's unit directories by a temporary one."""
+with systemctl played by a shell function that prints as `systemctl show` and
+`systemctl list-units` do, systemd's unit directories by temporary ones, and
+the probe's remembered entries in a temporary directory."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 
 import pytest
 
-from facts import services
+from facts import _section, services
 from facts._section import unit_state
 from facts.services import parse_services, services_command
 
-# As `systemctl show -p Id,LoadState,ActiveState,UnitFileState` prints them;
-# chronyd.service is Debian's alias of chrony.service (its Id is chrony's).
+# As `systemctl show -p Id,LoadState,UnitFileState` prints them, with each
+# unit's ActiveState as `systemctl list-units` lists it (None: not listed, as
+# a loaded unit systemd has unloaded); chronyd.service is Debian's alias of
+# chrony.service (its Id is chrony's).
 SHOWN = {
     "NetworkManager.service": ("NetworkManager.service", "loaded", "active", "enabled"),
     # A mount unit for a path with a colon (a name may hold one), mounted by
@@ -22,16 +27,27 @@ SHOWN = {
     "mnt-nfs:share.mount": ("mnt-nfs:share.mount", "loaded", "active", "static"),
     "chronyd.service": ("chrony.service", "loaded", "active", "enabled"),
     "gone.service": ("gone.service", "not-found", "active", ""),
+    "idle.service": ("idle.service", "loaded", None, "disabled"),
 }
 
 
-def fake_systemctl(asked_log) -> str:
-    cases = " ".join(
-        f"{unit}) printf '%s\\n' 'Id={i}' 'LoadState={load}' 'ActiveState={active}' "
-        f"'UnitFileState={enabled}' '';;"
-        for unit, (i, load, active, enabled) in SHOWN.items())
+def fake_systemctl(tmp_path) -> str:
+    """systemctl as a shell function: ``show`` logs the units it is asked of
+    (in ``asked``), ``list-units`` prints the listed ones' lines, reading
+    each unit's ActiveState from ``active-<Id>`` when there is one."""
+    asked_log, states = tmp_path / "asked", tmp_path / "state"
+    states.mkdir(exist_ok=True)
+    shows = " ".join(
+        f"{unit}) printf '%s\\n' 'Id={i}' 'LoadState={load}' 'UnitFileState={enabled}' '';;"
+        for unit, (i, load, _active, enabled) in SHOWN.items())
+    lists = " ".join(
+        f"{i}) a={active}; [ ! -f {states}/active-{i} ] || a=$(cat {states}/active-{i}); "
+        f"printf '%-30s %s %s running Some unit\\n' {i} {load} $a;;"
+        for _unit, (i, load, active, _enabled) in SHOWN.items() if active)
     return (f"systemctl() {{ case \"$1\" in show) shift 3; for u in \"$@\"; do echo \"$u\" >> {asked_log}; "
-            f"case $u in {cases} esac; done;; *) echo asked-again;; esac; }}; ")
+            f"case $u in {shows} esac; done;; "
+            f"list-units) shift 5; for u in \"$@\"; do case $u in {lists} esac; done;; "
+            "*) echo asked-again;; esac; }; ")
 
 
 @pytest.fixture
@@ -41,37 +57,49 @@ def unit_dirs(tmp_path, monkeypatch):
     (system / "NetworkManager.service").write_text("[Service]\n")
     (system / "chrony.service").write_text("[Service]\n")
     (system / "chronyd.service").symlink_to("chrony.service")
-    monkeypatch.setattr(services, "UNIT_DIRS", (str(system),))
+    (system / "idle.service").write_text("[Service]\n")
+    config = tmp_path / "etc"
+    (config / "multi-user.target.wants").mkdir(parents=True)
+    monkeypatch.setattr(services, "UNIT_DIRS", (str(system), str(config)))
+    monkeypatch.setattr(services, "CONFIG_DIRS", (str(config),))
     started = tmp_path / "units"
     started.mkdir()
     # A unit started since boot whose file is gone (its package removed): asked.
     (started / "invocation:gone.service").symlink_to("0123456789abcdef")
     monkeypatch.setattr(services, "STARTED_PREFIX", f"{started}/invocation:")
+    monkeypatch.setattr(_section, "REMEMBERED_DIR", str(tmp_path / "probe"))
     return tmp_path
 
 
 UNITS = ["NetworkManager.service", "chronyd.service", "virtstoraged.socket", "gone.service",
-         "mnt-nfs:share.mount"]
+         "mnt-nfs:share.mount", "idle.service"]
 
 
 def run(tmp_path, *asked: tuple[str, str]) -> tuple[str, list[str], list[str]]:
+    """(what the command printed, the states the sections read, the units
+    ``systemctl show`` was asked of in this run)."""
     log = tmp_path / "asked"
-    script = (fake_systemctl(log) + "{ " + services_command(UNITS) + "; } > " + str(tmp_path / "out") + "; "
+    log.unlink(missing_ok=True)
+    script = (fake_systemctl(tmp_path) + "{ " + services_command(UNITS) + "; } > " + str(tmp_path / "out") + "; "
               + "; ".join(f'echo "[{unit_state(unit, field)}]"' for unit, field in asked))
-    states = subprocess.run(["sh", "-c", script], capture_output=True, text=True).stdout.split()
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    assert result.stderr == ""
     printed = (tmp_path / "out").read_text()
-    return printed, states, (log.read_text().split() if log.exists() else [])
+    return printed, result.stdout.split(), (log.read_text().split() if log.exists() else [])
 
 
 def test_the_states_read_once_are_the_ones_the_sections_find(unit_dirs):
     printed, states, asked = run(unit_dirs, ("NetworkManager.service", "active"),
                                  ("NetworkManager.service", "enabled"),
                                  ("virtstoraged.socket", "active"), ("virtstoraged.socket", "enabled"),
-                                 ("chrony.service", "active"), ("mnt-nfs:share.mount", "active"))
-    assert states == ["[active]", "[enabled]", "[inactive]", "[]", "[active]", "[active]"]
+                                 ("chrony.service", "active"), ("mnt-nfs:share.mount", "active"),
+                                 ("idle.service", "active"), ("idle.service", "enabled"))
+    assert states == ["[active]", "[enabled]", "[inactive]", "[]", "[active]", "[active]",
+                      "[inactive]", "[disabled]"]
     # systemctl is asked only of the units it can know: a file, started since
     # boot, or a mount (systemd knows every mounted path).
-    assert asked == ["NetworkManager.service", "chronyd.service", "gone.service", "mnt-nfs:share.mount"]
+    assert asked == ["NetworkManager.service", "chronyd.service", "gone.service", "mnt-nfs:share.mount",
+                     "idle.service"]
     # The one it is not asked of is printed as systemctl prints an unknown unit.
     assert parse_services(printed.splitlines()) == {
         "NetworkManager.service": {"active": "active", "enabled": "enabled"},
@@ -79,7 +107,60 @@ def test_the_states_read_once_are_the_ones_the_sections_find(unit_dirs):
         "gone.service": {"active": "active", "enabled": "not-found"},
         "virtstoraged.socket": {"active": "inactive", "enabled": "not-found"},
         "mnt-nfs:share.mount": {"active": "active", "enabled": "static"},
+        # Loaded, not listed by list-units (unloaded since): inactive.
+        "idle.service": {"active": "inactive", "enabled": "disabled"},
     }
+
+
+def later(path):
+    """Change ``path``'s times as a later write would (the clock's tick here
+    can be coarser than the test)."""
+    time.sleep(0.01)
+    os.utime(path)
+
+
+def test_file_states_are_remembered_and_active_states_read_each_time(unit_dirs):
+    run(unit_dirs)
+    (unit_dirs / "state" / "active-NetworkManager.service").write_text("failed\n")
+    printed, states, asked = run(unit_dirs, ("NetworkManager.service", "active"))
+    # No `systemctl show` the second time: the unit files are the same...
+    assert asked == []
+    # ...but what is running is read again.
+    assert states == ["[failed]"]
+    assert parse_services(printed.splitlines())["NetworkManager.service"] == {
+        "active": "failed", "enabled": "enabled"}
+
+
+@pytest.mark.parametrize("change", ["enabled", "wants directory made", "unit file edited",
+                                    "overriding file", "unit file appears"])
+def test_what_can_change_a_file_state_asks_again(unit_dirs, change):
+    run(unit_dirs)
+    config, system = unit_dirs / "etc", unit_dirs / "system"
+    if change == "enabled":  # a symlink in an existing .wants directory
+        (config / "multi-user.target.wants" / "idle.service").symlink_to(system / "idle.service")
+    elif change == "wants directory made":  # systemctl enable, a target with no .wants yet
+        (config / "graphical.target.wants").mkdir()
+    elif change == "unit file edited":  # in place: no directory changes
+        time.sleep(0.01)
+        (system / "idle.service").write_text("[Service]\n[Install]\nWantedBy=multi-user.target\n")
+    elif change == "overriding file":  # a copy in /etc, over the package's
+        (config / "NetworkManager.service").write_text("[Service]\n")
+    else:  # a unit with no file until now
+        (system / "virtstoraged.socket").write_text("[Socket]\n")
+    _printed, _states, asked = run(unit_dirs)
+    assert "idle.service" in asked
+    # Then remembered again.
+    assert run(unit_dirs)[2] == []
+
+
+def test_a_package_change_asks_again(unit_dirs, monkeypatch):
+    database = unit_dirs / "status"
+    database.write_text("1\n")
+    monkeypatch.setattr(services, "PACKAGE_DATABASES", (str(database),))
+    run(unit_dirs)
+    assert run(unit_dirs)[2] == []
+    later(database)
+    assert "idle.service" in run(unit_dirs)[2]
 
 
 def test_a_unit_not_read_is_asked_of_systemctl(unit_dirs):
