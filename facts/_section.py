@@ -165,7 +165,7 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
 
 
 # systemd units whose state several sections ask: the probe reads them with the
-# deploy's own units in one ``systemctl show`` (facts.services), instead of a
+# deploy's own units (facts.services: one ``systemctl list-units``), instead of a
 # ``systemctl is-active`` (about 3 ms of CPU) in each section.
 SHARED_UNITS = ("NetworkManager.service", "systemd-resolved.service", "firewalld.service",
                 "libvirtd.service", "libvirtd.socket", "virtstoraged.service", "virtstoraged.socket")
@@ -185,7 +185,7 @@ def unit_variable(unit: str, field: str) -> str:
 
 def unit_state(unit: str, field: str) -> str:
     """Shell words for ``unit``'s state, as ``systemctl is-active`` or
-    ``is-enabled`` prints it: from the probe's ``systemctl show`` when it read
+    ``is-enabled`` prints it: from the probe's services section when it read
     the unit, else asked now (the fact run on its own)."""
     ask = {"active": "is-active", "enabled": "is-enabled"}[field]
     return f"${{{unit_variable(unit, field)}-$(systemctl {ask} {unit} 2>/dev/null)}}"

@@ -157,3 +157,54 @@ def test_printed_at_once_keeps_the_lines_and_drops_only_trailing_empty_ones(shel
     command = "echo a; echo; printf '  b\\\\c\\n'; case x in x) echo ')';; esac; echo; echo; false"
     printed = subprocess.run([shell, "-c", _section.printed_at_once(command)], capture_output=True, text=True)
     assert (printed.stdout, printed.returncode) == ("a\n\n  b\\c\n)\n", 0)
+
+
+ZONE = ('<?xml version="1.0" encoding="utf-8"?>\n<zone>\n  <short>{name}</short>\n'
+        '  <service name="ssh"/>\n{extra}</zone>')
+
+
+@pytest.fixture
+def firewalld_files(tmp_path):
+    """firewalld's files under ``tmp_path``: the conf, two shipped zones, the
+    administrator's copy of one (no newline at its end), the deploy's record."""
+    (tmp_path / "etc/firewalld/zones").mkdir(parents=True)
+    (tmp_path / "usr/lib/firewalld/zones").mkdir(parents=True)
+    (tmp_path / "var/lib/kvm-cluster").mkdir(parents=True)
+    (tmp_path / "etc/firewalld/firewalld.conf").write_text("# comment\nDefaultZone=internal\n")
+    for name in ("public", "internal"):
+        (tmp_path / f"usr/lib/firewalld/zones/{name}.xml").write_text(
+            ZONE.format(name=name, extra="") + "\n")
+    (tmp_path / "etc/firewalld/zones/internal.xml").write_text(
+        ZONE.format(name="internal", extra='  <interface name="br0"/>\n  <service name="dns"/>\n'))
+    (tmp_path / "var/lib/kvm-cluster/firewall-opened").write_text("internal dns\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("awk", [True, False], ids=["by awk", "by cat, no awk"])
+def test_firewalld_files_read_in_one_go(firewalld_files, tmp_path, monkeypatch, awk):
+    """The zone files, the conf and the record, each after its marker, as
+    firewall.parse_firewall reads them; with and without awk."""
+    from facts import firewall
+    monkeypatch.setattr(firewall, "ZONE_DIRS", tuple(f"{firewalld_files}{d}" for d in firewall.ZONE_DIRS))
+    command = firewall.FIREWALL_COMMAND
+    for path in ("/etc/firewalld", "/usr/lib/firewalld", "/var/lib/kvm-cluster"):
+        command = command.replace(path, f"{firewalld_files}{path}")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    wanted = ["cat", "awk"] if awk else ["cat"]
+    for tool in wanted:
+        found = sh(f"command -v {tool}").stdout.strip()
+        (tools / tool).symlink_to(found)
+    (tools / "firewall-cmd").write_text("#!/bin/sh\n")
+    (tools / "firewall-cmd").chmod(0o755)
+    result = subprocess.run(["/bin/sh", "-c", "KC_firewalld_service_active=active; " + command],
+                            capture_output=True, text=True, env={"PATH": str(tools)})
+    assert result.returncode == 0 and result.stderr == ""
+    assert firewall.parse_firewall(result.stdout.splitlines()) == {
+        "running": True, "default": "internal",
+        "zones": {"internal": {"interfaces": ["br0"], "sources": [], "services": ["dns", "ssh"], "ports": []},
+                  "public": {"interfaces": [], "sources": [], "services": ["ssh"], "ports": []}},
+        "opened": {"internal": ["dns"]},
+    }
+    # The administrator's file, with no newline at its end, still ends before the next marker.
+    assert "</zone>\n@" in result.stdout
