@@ -1,4 +1,4 @@
-"""The deploy's four patches of pyinfra's internals, in one place.
+"""The deploy's five patches of pyinfra's internals, in one place.
 
 All are applied by deploy.py (:func:`apply`) before any operation is added,
 and each names the pyinfra functions it relies on in :data:`REPLACED`, with
@@ -59,10 +59,24 @@ changes any of them, so a patch is never silently lost or wrong.
    single share of the deploy file's own CPU. The answer depends only on the
    class, fixed when pyinfra is imported: the patch computes it once and
    hands each caller a fresh list of it.
+
+5. :func:`cheap_data_misses` (a global argument set nowhere costs no exceptions).
+
+   Each of those calls also looks each global argument up in ``host.data``
+   (``getattr(host.data, "_sudo", sentinel)``...): 32 names, nearly all set
+   nowhere. A name set nowhere costs two exceptions (Python's own, then
+   ``HostData.__getattr__``'s ``AttributeError`` after a caught ``KeyError``
+   from each data source). The patch is pyinfra's ``pop_global_arguments`` with that one
+   lookup made by :func:`_data_value`, which asks a plain dict whether it
+   holds the name before reading it (any other source is read as pyinfra
+   reads it): the same value, copied the same way, from the same source
+   (checked against ``HostData.__getattr__`` in tests/unit/test_pyinfra_patches.py).
+   A call: 73 -> 32 us in isolation (154 calls per host in a no-op).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import logging
@@ -79,6 +93,9 @@ REPLACED = {
     "pyinfra.api.arguments.all_global_arguments": "878c01eb24e42411fcf46df4d5ce7a1f348623b9",
     "pyinfra.api.arguments.pop_global_arguments": "e5164706aaba7e260bce0e8b9932c3db87f56b10",
     "pyinfra.api.facts.FactBase.__init_subclass__": "53dd5cdcce8d6aa6a0bfc571b216613ddba005ae",
+    "pyinfra.api.host.HostData.__getattr__": "e33a43e0c23739d9946f221f7586459982a96a72",
+    "pyinfra.api.host.HostData.__init__": "9e940abecaad588615da0e55d418a33fd9a5883d",
+    "pyinfra.api.host.extract_callable_datas": "66e85241d9a8a06fbab1505aa9b79a2c71b07a9d",
     "pyinfra.api.operations._run_host_op_with_context": "10e9dc15276d58eb6346ec89ee73c22e049a4c3c",
     "pyinfra.api.operations._run_host_ops": "501b668e821b32012800b9d981c353d5076de99d",
     "pyinfra.api.operations._run_single_op": "1999361e551d63ba80f0ca8c17dde009877343dc",
@@ -206,6 +223,101 @@ def constant_global_arguments() -> None:
     arguments.all_global_arguments = facts.all_global_arguments = all_global_arguments
 
 
+def _data_value(data, key: str, missing, own_attributes=frozenset()):
+    """``getattr(data, key, missing)`` for pyinfra's ``HostData``, as its
+    ``__getattr__`` reads it (the first source holding ``key``, a callable
+    source called first, the value copied), without exceptions for a plain
+    dict that does not hold it. ``own_attributes``: the class's (its
+    methods), which getattr finds before ``__getattr__``."""
+    if key in data.__dict__ or key in own_attributes:
+        return getattr(data, key)  # the object's own attribute, not data (host, datas, get)
+    for source in data.datas:
+        if callable(source):  # extract_callable_datas: @deploy's data, read now
+            source = source()
+        if type(source) is dict and key not in source:
+            continue
+        try:
+            return copy.copy(source[key])
+        except KeyError:
+            pass
+    return missing
+
+
+def _cheap_pop_global_arguments(original):
+    """pyinfra's ``pop_global_arguments`` (pyinfra.api.arguments, 3.10), its
+    lookup in ``host.data`` made by :func:`_data_value`; the rest as written
+    there."""
+    import pyinfra.api.arguments as arguments
+    from pyinfra.api.exceptions import ArgumentTypeError
+    from pyinfra.api.host import HostData
+    from pyinfra.api.util import raise_if_bad_type
+    from pyinfra.context import ctx_config
+
+    all_argument_meta, default_sentinel = arguments.all_argument_meta, arguments.default_sentinel
+    own_attributes = frozenset(dir(HostData))
+
+    @functools.wraps(original)
+    def pop_global_arguments(state, host, kwargs):
+        config = state.config
+        if ctx_config.isset():
+            config = ctx_config.get()
+            assert config is not None
+
+        cdkwargs = host.current_deploy_kwargs
+        meta_kwargs = cdkwargs or {}
+
+        arguments_ = {}
+        found_keys = []
+
+        # Through the module, as pyinfra's looks it up (patch 4's).
+        for key, type_ in arguments.all_global_arguments():
+            argument_meta = all_argument_meta[key]
+            handler = argument_meta.handler
+            default = argument_meta.default(config)
+
+            host_default = _data_value(host.data, key, default_sentinel, own_attributes)
+            if host_default is not default_sentinel:
+                default = host_default
+
+            if key in kwargs:
+                found_keys.append(key)
+                value = kwargs.pop(key)
+            else:
+                value = meta_kwargs.get(key, default)
+
+            if handler:
+                value = handler(config, value)
+
+            if value != default:
+                raise_if_bad_type(
+                    value,
+                    type_,
+                    ArgumentTypeError,
+                    f"Invalid argument `{key}`:",
+                )
+
+            arguments_[key] = value
+        return arguments_, found_keys
+
+    return pop_global_arguments
+
+
+def cheap_data_misses() -> None:
+    import pyinfra.api.arguments as arguments
+    import pyinfra.api.deploy as deploy
+    import pyinfra.api.facts as facts
+    import pyinfra.api.operation as operation
+
+    original = arguments.pop_global_arguments
+    if getattr(original, "kvm_cluster_patched", False):
+        return
+    patched = _cheap_pop_global_arguments(original)
+    patched.kvm_cluster_patched = True
+    # Each module imported the name: each gets the patched one.
+    for module in (arguments, deploy, facts, operation):
+        module.pop_global_arguments = patched
+
+
 def no_delay(connector) -> bool:
     """Set ``TCP_NODELAY`` on an SSH connector's open connection: False when it
     has none (not connected, or not an SSH connector)."""
@@ -243,9 +355,10 @@ def commands_without_nagle(host=None) -> None:
 
 
 def apply(host=None) -> None:
-    """All four, each once (``host``: the current host, whose connection is
+    """All five, each once (``host``: the current host, whose connection is
     already open)."""
     lost_connection_fails_the_host()
     cheap_call_sites()
     constant_global_arguments()
+    cheap_data_misses()
     commands_without_nagle(host)

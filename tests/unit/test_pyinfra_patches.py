@@ -25,15 +25,20 @@ def test_the_patches_take_effect_once():
     pyinfra_patches.lost_connection_fails_the_host()
     pyinfra_patches.cheap_call_sites()
     pyinfra_patches.constant_global_arguments()
-    wrapped, stack, global_arguments = (
-        operations._run_host_op_with_context, util.stack, arguments.all_global_arguments)
+    pyinfra_patches.cheap_data_misses()
+    wrapped, stack, global_arguments, popped = (
+        operations._run_host_op_with_context, util.stack, arguments.all_global_arguments,
+        arguments.pop_global_arguments)
     assert wrapped.kvm_cluster_patched and stack.kvm_cluster_patched
     assert global_arguments.kvm_cluster_patched and facts.all_global_arguments is global_arguments
+    assert popped.kvm_cluster_patched and facts.pop_global_arguments is popped
     pyinfra_patches.lost_connection_fails_the_host()
     pyinfra_patches.cheap_call_sites()
     pyinfra_patches.constant_global_arguments()
+    pyinfra_patches.cheap_data_misses()
     assert operations._run_host_op_with_context is wrapped and util.stack is stack
     assert arguments.all_global_arguments is global_arguments
+    assert arguments.pop_global_arguments is popped
 
 
 def _call_sites_through(depth, patched):
@@ -137,3 +142,69 @@ def test_commands_without_nagle_sets_tcp_nodelay_on_the_connection_and_later_one
     assert patched.kvm_cluster_patched
     pyinfra_patches.commands_without_nagle()
     assert SSHConnector.connect is patched  # once
+
+
+class _Mapping:
+    """A data source that is not a dict (pyinfra reads any ``[key]``-able one)."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def __getitem__(self, key):
+        return self.values[key]
+
+
+class _Host:
+    current_deploy_kwargs = None
+
+    def __init__(self, data):
+        from pyinfra.api.host import HostData
+
+        self.data = HostData(self, *data)
+
+    def __str__(self):
+        return "kvm01"
+
+
+def _host_with_data():
+    """The host's own data, a mapping, @deploy's callable data, a group's."""
+    host = _Host([{"ssh_port": 22, "shared": "host", "_sudo": True}, _Mapping({"in_mapping": {"m": 1}}),
+                  lambda: {"from_deploy": ["d"], "_serial": True}, {"shared": "group", "in_group": ["g"],
+                                                                   "_env": {"A": "1"}}])
+    host.data.assigned = "now"  # as a deploy file may
+    return host
+
+
+def test_host_data_values_are_what_host_data_gives():
+    """:func:`_data_value` against ``getattr(host.data, key, sentinel)``, pyinfra's
+    own lookup, on every kind of source and for names set nowhere."""
+    from pyinfra.api.arguments import default_sentinel
+
+    data = _host_with_data().data
+    for key in ("ssh_port", "shared", "in_mapping", "from_deploy", "in_group", "_sudo", "_serial",
+                "assigned", "_env", "_timeout", "nowhere", "host", "datas", "get"):
+        assert pyinfra_patches._data_value(data, key, default_sentinel, frozenset(dir(type(data)))) \
+            == getattr(data, key, default_sentinel), key
+    # Copied, as pyinfra copies: changing what was read changes no source.
+    pyinfra_patches._data_value(data, "in_group", None).append("changed")
+    assert data.in_group == ["g"]
+
+
+def test_global_arguments_are_popped_as_pyinfra_pops_them():
+    """The patched ``pop_global_arguments`` against pyinfra's: the same
+    arguments (from the call, the host's data, the defaults) and keys found."""
+    import pyinfra.api.arguments as arguments
+    import pyinfra.api.operation as operation
+    from pyinfra.api import Config, State
+
+    pyinfra_patches.cheap_data_misses()
+    patched = arguments.pop_global_arguments
+    original = patched.__wrapped__
+    assert operation.pop_global_arguments is patched
+    state = State(check_for_changes=False)
+    state.config = Config()
+    host = _host_with_data()
+    for call in ({}, {"_sudo": False, "_timeout": 5, "name": "An operation", "path": "/x"}):
+        expected_kwargs, kwargs = dict(call), dict(call)
+        assert patched(state, host, kwargs) == original(state, host, expected_kwargs)
+        assert kwargs == expected_kwargs  # the same left for the operation itself
