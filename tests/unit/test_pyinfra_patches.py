@@ -183,24 +183,29 @@ def test_host_data_values_are_what_host_data_gives():
     data = _host_with_data().data
     for key in ("ssh_port", "shared", "in_mapping", "from_deploy", "in_group", "_sudo", "_serial",
                 "assigned", "_env", "_timeout", "nowhere", "host", "datas", "get"):
-        assert pyinfra_patches._data_value(data, key, default_sentinel, frozenset(dir(type(data)))) \
+        sources = pyinfra_patches._data_sources(data)
+        assert pyinfra_patches._data_value(data, sources, key, default_sentinel, frozenset(dir(type(data)))) \
             == getattr(data, key, default_sentinel), key
     # Copied, as pyinfra copies: changing what was read changes no source.
-    pyinfra_patches._data_value(data, "in_group", None).append("changed")
+    pyinfra_patches._data_value(data, pyinfra_patches._data_sources(data), "in_group", None).append("changed")
     assert data.in_group == ["g"]
 
 
 def test_global_arguments_are_popped_as_pyinfra_pops_them():
     """The patched ``pop_global_arguments`` against pyinfra's: the same
     arguments (from the call, the host's data, the defaults) and keys found."""
+    import sys
+
     import pyinfra.api.arguments as arguments
-    import pyinfra.api.operation as operation
     from pyinfra.api import Config, State
 
     pyinfra_patches.cheap_data_misses()
     patched = arguments.pop_global_arguments
     original = patched.__wrapped__
-    assert operation.pop_global_arguments is patched
+    # Where pyinfra's @operation and @deploy look it up (the modules, which
+    # pyinfra.api's decorators of the same names hide as attributes).
+    for name in ("pyinfra.api.operation", "pyinfra.api.deploy", "pyinfra.api.facts"):
+        assert sys.modules[name].pop_global_arguments is patched, name
     state = State(check_for_changes=False)
     state.config = Config()
     host = _host_with_data()
