@@ -191,12 +191,51 @@ def unit_state(unit: str, field: str) -> str:
     return f"${{{unit_variable(unit, field)}-$(systemctl {ask} {unit} 2>/dev/null)}}"
 
 
-def mount_line(columns: str, path: str) -> str:
-    """Shell: ``mount: <findmnt's KEY="value" pairs>`` for what is mounted at
-    ``path`` (the first of several; nothing when nothing is), without a
-    ``head`` or ``sed`` process. ``path`` is already quoted."""
+# The kernel's mount table, as the calling process sees it.
+MOUNT_TABLE = "/proc/self/mountinfo"
+
+
+def mount_line(path: str) -> str:
+    """Shell: ``mount: FSTYPE SOURCE`` for the filesystem mounted at the directory ``path``
+    (the one mounted last, which is the one in use; nothing when nothing is),
+    read by :func:`parse_mount`. ``path`` is the configured one, unquoted: as
+    ``findmnt --mountpoint`` does, its real path is looked up (a symlink to
+    the mount point finds the mount), and a bind mount's source is the device
+    with the mounted directory in brackets (``/dev/vda[/srv/data]``).
+
+    From ``/proc/self/mountinfo``, read once per probe (``$_kc_mounts``) by
+    every section that asks, not by a ``findmnt`` per section (1.3 ms each
+    here). The fields there are the kernel's, with a space, a tab, a newline
+    and a backslash written as octal escapes: a real path holding one of these
+    is looked up by ``findmnt`` instead, whose raw output escapes them in hex."""
+    q = quote(path)
     return (
-        "_kc_nl='\n'; "
-        f"m=$(findmnt -n -P -o {columns} --mountpoint {path} 2>/dev/null); "
-        "[ -z \"$m\" ] || echo \"mount: ${m%%\"$_kc_nl\"*}\""
+        f"_kc_p=$(cd {q} 2>/dev/null && pwd -P); m=; "
+        "case $_kc_p in '') ;; "
+        f"*' '*|*'\t'*|*'\\'*|*'\n'*) m=$(findmnt -n -r -o FSTYPE,SOURCE --mountpoint {q} 2>/dev/null); "
+        "m=${m##*'\n'};; "
+        f"*) [ -n \"${{_kc_mounts+set}}\" ] || _kc_mounts=$(cat {MOUNT_TABLE} 2>/dev/null); "
+        "_kc_ifs=$IFS; IFS='\n'; set -f; for _kc_l in $_kc_mounts; do IFS=' '; set -- $_kc_l; IFS='\n'; "
+        "[ \"$5\" = \"$_kc_p\" ] || continue; _kc_r=$4; while [ $# -gt 0 ] && [ \"$1\" != - ]; do shift; done; "
+        # A bind mount's source as findmnt names it: the device, then the
+        # directory of it that is mounted.
+        "[ $# -lt 3 ] || { m=\"$2 $3\"; [ \"$_kc_r\" = / ] || m=\"$m[$_kc_r]\"; }; done; set +f; IFS=$_kc_ifs;; esac; "
+        "[ -z \"$m\" ] || echo \"mount: $m\""
     )
+
+
+_ESCAPED = re.compile(r"\\([0-7]{3})|\\x([0-9a-fA-F]{2})")
+
+
+def parse_mount(value: str) -> dict:
+    """``mount:``'s value (:func:`mount_line`) to ``{"source", "fstype"}``
+    (empty when nothing is mounted): the kernel's octal escapes and findmnt's
+    hex ones decoded."""
+    fstype, _, source = value.strip().partition(" ")
+    if not fstype:
+        return {}
+
+    def decode(text: str) -> str:
+        return _ESCAPED.sub(lambda m: chr(int(m.group(1), 8) if m.group(1) else int(m.group(2), 16)), text)
+
+    return {"fstype": decode(fstype), "source": decode(source)}

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shlex
-
 from pyinfra.api import FactBase
 
-from ._section import PACKAGE_DATABASES, Section, key_values, mount_line, quote, remembered
+from ._section import PACKAGE_DATABASES, Section, key_values, mount_line, parse_mount, quote, remembered
 
 
 def nfs_module_command() -> str:
@@ -29,7 +27,7 @@ def nfs_client_command(mount_point: str) -> str:
         f"if [ -n \"$k\" ]; then echo 'kernel: builtin'; else {nfs_module_command()}; fi; "
         "if command -v mount.nfs >/dev/null 2>&1; then echo 'helper: yes'; else echo 'helper: no'; fi; "
         f"if [ -d {path} ]; then echo 'exists: yes'; else echo 'exists: no'; fi; "
-        + mount_line("SOURCE,FSTYPE", path)
+        + mount_line(mount_point)
     )
 
 
@@ -37,7 +35,7 @@ def parse_nfs_client(lines: list[str]) -> dict:
     """``kernel``: ``builtin`` (nfs in /proc/filesystems), ``module`` (loadable)
     or ``none``; ``helper``: mount.nfs installed; what is mounted at the mount point."""
     values = key_values(lines)
-    mount = dict(pair.split("=", 1) for pair in shlex.split(values.get("mount", "")) if "=" in pair)
+    mount = parse_mount(values.get("mount", ""))
     kernel = values.get("kernel", "none")
     return {
         "kernel": kernel,
@@ -45,8 +43,8 @@ def parse_nfs_client(lines: list[str]) -> dict:
         "helper": values.get("helper") == "yes",
         "exists": values.get("exists") == "yes",
         "mounted": bool(mount),
-        "source": mount.get("SOURCE"),
-        "fstype": mount.get("FSTYPE"),
+        "source": mount.get("source"),
+        "fstype": mount.get("fstype"),
     }
 
 

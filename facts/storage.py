@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import shlex
-
 from pyinfra.api import FactBase
 
-from ._section import Section, key_values, mount_line, quote
+from ._section import Section, key_values, mount_line, parse_mount, quote
 
 
 def data_volume_command(data_path: str) -> str:
     path = quote(data_path)
     return (
         f"if [ -d {path} ]; then echo 'exists: yes'; else echo 'exists: no'; fi; "
-        + mount_line("TARGET,SOURCE,FSTYPE", path) + "; "
+        + mount_line(data_path) + "; "
         # df's size and available space: blocks times the fragment size (statfs).
         f"set -- $(stat -f -c '%b %a %S' {path} 2>/dev/null); "
         "[ $# -ne 3 ] || { echo \"size: $(($1 * $3))\"; echo \"avail: $(($2 * $3))\"; }"
@@ -23,9 +21,7 @@ def data_volume_command(data_path: str) -> str:
 def parse_data_volume(lines: list[str]) -> dict:
     """Parse the data-volume section: is the path a mount point, its filesystem, space."""
     values = key_values(lines)
-    mount = dict(
-        pair.split("=", 1) for pair in shlex.split(values.get("mount", "")) if "=" in pair
-    )
+    mount = parse_mount(values.get("mount", ""))
 
     def number(key):
         value = values.get(key, "")
@@ -34,8 +30,8 @@ def parse_data_volume(lines: list[str]) -> dict:
     return {
         "exists": values.get("exists") == "yes",
         "mounted": bool(mount),
-        "source": mount.get("SOURCE"),
-        "fstype": mount.get("FSTYPE"),
+        "source": mount.get("source"),
+        "fstype": mount.get("fstype"),
         "size_bytes": number("size"),
         "avail_bytes": number("avail"),
     }

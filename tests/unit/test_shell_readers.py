@@ -208,3 +208,55 @@ def test_firewalld_files_read_in_one_go(firewalld_files, tmp_path, monkeypatch, 
     }
     # The administrator's file, with no newline at its end, still ends before the next marker.
     assert "</zone>\n@" in result.stdout
+
+
+def mounted(path: str) -> dict:
+    """What the probe's mount reader finds at ``path``, parsed."""
+    printed = sh(_section.mount_line(path))
+    assert printed.returncode == 0 and printed.stderr == ""
+    values = dict(line.split(": ", 1) for line in printed.stdout.splitlines())
+    return _section.parse_mount(values.get("mount", ""))
+
+
+def test_the_mount_table_read_as_findmnt_reads_it():
+    """Every directory mount point of this machine (a container's: overlay,
+    proc, tmpfs, bind mounts), against ``findmnt --mountpoint``'s answer (the
+    last of several: the one in use). Mount points are directories here (the
+    data volume, the NFS mount point); a file's is not looked up."""
+    import os
+
+    points = []
+    with open("/proc/self/mountinfo") as table:
+        for line in table:
+            point = line.split()[4]
+            if "\\\\" not in point and point not in points and os.path.isdir(point):
+                points.append(point)
+    assert len(points) > 3
+    for point in points:
+        found = sh(f"findmnt -n -r -o FSTYPE,SOURCE --mountpoint {_section.quote(point)}").stdout.splitlines()
+        assert mounted(point) == _section.parse_mount(found[-1] if found else ""), point
+
+
+def test_a_fake_mount_table(tmp_path, monkeypatch):
+    """Over-mounted (the last wins), reached through a symlink, not mounted,
+    missing; a source with an escaped space."""
+    data, other = tmp_path / "data", tmp_path / "other"
+    data.mkdir()
+    other.mkdir()
+    (tmp_path / "link").symlink_to(data)
+    table = tmp_path / "mountinfo"
+    table.write_text(
+        f"30 1 0:40 / {data} rw,relatime shared:9 - xfs /dev/md0 rw\n"
+        f"31 30 0:41 / {data} rw,relatime - nfs4 server:/export\\040one rw,vers=4.2\n"
+        "32 1 0:42 / /elsewhere rw - tmpfs tmpfs rw\n")
+    monkeypatch.setattr(_section, "MOUNT_TABLE", str(table))
+    assert mounted(str(data)) == {"fstype": "nfs4", "source": "server:/export one"}
+    assert mounted(str(tmp_path / "link")) == {"fstype": "nfs4", "source": "server:/export one"}
+    assert mounted(str(other)) == {}
+    assert mounted(str(tmp_path / "missing")) == {}
+
+
+def test_mount_escapes_decoded():
+    assert _section.parse_mount("nfs4 host:/a\\040b\\134c") == {"fstype": "nfs4", "source": "host:/a b\\c"}
+    assert _section.parse_mount("nfs4 host:/a\\x20b") == {"fstype": "nfs4", "source": "host:/a b"}
+    assert _section.parse_mount("") == {}
