@@ -13,6 +13,10 @@ For each lab size (2 masters + N KVM nodes), on a fresh lab:
   batched ``HostProbe`` command, run there over SSH as the deploy runs it),
   per section;
 - the remote commands each host ran in a no-op re-run (from ``--debug``);
+- the hosts' own CPU (each container's cgroup: the probe's processes and
+  what works for them, systemd answering ``systemctl``, sshd), per host for
+  the floor and the no-op, and for the whole probe on a KVM node over SSH
+  (blocks of runs, so that what a run leaves to finish stays in its block);
 
 then the ratios against the speed targets (docs/benchmarks.md). Prints
 tables; nothing here asserts a time, and no test times anything.
@@ -127,6 +131,64 @@ def probe_cpu(hosts: list[str], repeat: int = 10) -> dict[str, dict[str, float]]
     return result
 
 
+def container_cpu_ms(names: list[str]) -> float:
+    """The CPU the lab containers ``names`` have used so far, in ms (their
+    cgroups' accounting: cgroup v1's ``cpuacct.usage`` or v2's ``cpu.stat``)."""
+    import docker
+
+    client = docker.from_env(version="auto")
+    total = 0.0
+    for name in names:
+        cid = client.containers.get(f"kvmlab-{name}").id
+        for path, scale in ((f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e-6),
+                            (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e-3),
+                            (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e-3)):
+            try:
+                text = Path(path).read_text()
+            except OSError:
+                continue
+            if path.endswith("cpu.stat"):
+                text = dict(line.split() for line in text.splitlines())["usage_usec"]
+            total += int(text) * scale
+            break
+        else:
+            raise SystemExit(f"no cgroup CPU accounting found for kvmlab-{name}")
+    return total
+
+
+def probe_container_cpu(name: str, blocks: int = 4, per_block: int = 10) -> float:
+    """The whole probe's cost to the host ``name`` (its container's CPU), in
+    ms per run over one SSH connection, less an empty command's (``true``):
+    blocks of ``per_block`` runs, each block followed by a pause, the median
+    of the blocks (a run's aftermath, systemd's or sshd's, stays in its
+    block), the container's idle use over the same time taken off."""
+    from pyinfra.context import ctx_host
+
+    from cluster.steps.common import probe_arguments
+    from facts.host import probe_command
+    from report.session import connect
+
+    inventory, settings, _up = connect("lab/inventory.py")
+    host, host_settings = inventory.get_host(name), settings[name]
+    with ctx_host.use(host):
+        command = probe_command(host_settings.data_volume, host_settings.role_account,
+                                **probe_arguments(host_settings))
+    idle_start, idle_at = container_cpu_ms([name]), time.perf_counter()
+    time.sleep(2)
+    idle_rate = (container_cpu_ms([name]) - idle_start) / (time.perf_counter() - idle_at)
+    costs = {"true": [], "probe": []}
+    for _ in range(blocks):
+        for kind, text in (("true", "true"), ("probe", command)):
+            time.sleep(0.3)
+            start, at = container_cpu_ms([name]), time.perf_counter()
+            for _ in range(per_block):
+                host.run_shell_command(text)
+            time.sleep(0.3)
+            used = container_cpu_ms([name]) - start - idle_rate * (time.perf_counter() - at)
+            costs[kind].append(used / per_block)
+    return statistics.median(costs["probe"]) - statistics.median(costs["true"])
+
+
 def _seconds(word: str) -> float:
     minutes, _, seconds = word.rstrip("s").partition("m")
     return int(minutes) * 60 + float(seconds)
@@ -141,12 +203,17 @@ def measure(nodes: int, runs: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".py", dir=ROOT, prefix=".bench-empty-") as empty:
         empty.write("# an empty deploy: pyinfra starting, connecting and doing nothing\n")
         empty.flush()
-        floor, noop, floor_cpu, noop_cpu = [], [], [], []
+        names = [host.name for host in lab.hosts()]
+        floor, noop, floor_cpu, noop_cpu, floor_hosts, noop_hosts = [], [], [], [], [], []
         for _ in range(runs):
+            used = container_cpu_ms(names)
             wall, cpu, _, _ = _pyinfra("-y", deploy=empty.name)
             floor.append(wall), floor_cpu.append(cpu / hosts)
+            floor_hosts.append((container_cpu_ms(names) - used) / hosts)
+            used = container_cpu_ms(names)
             wall, cpu, _, _ = _pyinfra("-y")
             noop.append(wall), noop_cpu.append(cpu / hosts)
+            noop_hosts.append((container_cpu_ms(names) - used) / hosts)
     dry = [_pyinfra("--dry", "--diff")[0] for _ in range(runs)]
     return {
         "nodes": nodes,
@@ -158,7 +225,10 @@ def measure(nodes: int, runs: int) -> dict:
         "floor_cpu_ms": statistics.median(floor_cpu) * 1000,
         "noop_cpu_ms": statistics.median(noop_cpu) * 1000,
         "commands_per_host": max(per_host.values()) if per_host else 0,
+        "floor_host_cpu_ms": statistics.median(floor_hosts),
+        "noop_host_cpu_ms": statistics.median(noop_hosts),
         "probe": probe_cpu(["mgmt01", "mgmt02", "kvm01"]),
+        "probe_container_kvm01": probe_container_cpu("kvm01"),
     }
 
 
@@ -177,7 +247,11 @@ def render(row: dict) -> str:
         "Converge per step (wall s): " + ", ".join(
             f"{step} {seconds:.1f}" for step, seconds in sorted(row["steps"].items(), key=lambda kv: -kv[1])),
         "",
-        "Probe CPU on the host (ms), per section:",
+        f"The hosts' own CPU per host (their containers' cgroups: the probe, sshd, systemd "
+        f"answering systemctl), floor / no-op: {row['floor_host_cpu_ms']:.0f} / {row['noop_host_cpu_ms']:.0f} ms; "
+        f"the whole probe on kvm01, over SSH, less an empty command's: {row['probe_container_kvm01']:.1f} ms.",
+        "",
+        "Probe CPU on the host (ms, the shell's `times`), per section:",
         "",
     ]
     for name, costs in row["probe"].items():
