@@ -18,6 +18,11 @@ from pyinfra import host, state
 # not to (-B, PYTHONDONTWRITEBYTECODE); pyinfra's setting is restored after.
 pyinfra_setting, sys.dont_write_bytecode = sys.dont_write_bytecode, bool(sys.flags.dont_write_bytecode)
 from cluster import pyinfra_patches
+
+# Before the deploy's own facts and operations are defined: pyinfra asks
+# for its global arguments as each is (patch 4 answers from what it read once).
+pyinfra_patches.apply(host)
+
 from cluster.model.settings import cluster_settings
 from cluster.steps import common as deploys
 from cluster.steps.firewall import configure_firewall
@@ -28,7 +33,6 @@ from cluster.steps.storage import configure_nfs_server, configure_primary_pool, 
 
 sys.dont_write_bytecode = pyinfra_setting
 
-pyinfra_patches.apply(host)
 all_settings = cluster_settings(state.inventory)
 settings = all_settings[host.name]
 probe = deploys.read_host(settings)
