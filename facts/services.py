@@ -60,10 +60,11 @@ def services_command(units: list[str] | tuple[str, ...]) -> str:
     Printed as ``systemctl show -p Id,LoadState,ActiveState,UnitFileState``
     prints them, but read in two parts. ``systemctl show`` has systemd
     serialize every property of each unit (the services' cgroup counters
-    among them): about 18 ms of the host's CPU for a dozen units, two thirds
-    of it in systemd itself, where the shell's ``times`` does not see it.
-    What changes between runs, whether a unit is loaded and active, comes
-    from one ``systemctl list-units`` (5 ms); a unit's Id (its canonical
+    among them): about 28 ms of a KVM node's CPU for its dozen units, two
+    thirds of it in systemd itself, where the shell's ``times`` does not see
+    it (docs/benchmarks.md, sixth round). What changes between runs, whether
+    a unit is loaded and active, comes from one ``systemctl list-units``
+    (about 5 ms, systemd's share included); a unit's Id (its canonical
     name, for an alias) and its file state come from ``systemctl show``,
     remembered (facts._section.remembered) while the unit directories, the
     asked units' files and the package database are the same
