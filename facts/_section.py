@@ -195,32 +195,42 @@ def unit_state(unit: str, field: str) -> str:
 MOUNT_TABLE = "/proc/self/mountinfo"
 
 
+def _mount_table_escaped(path: str) -> str:
+    """``path`` as the kernel writes it in the mount table (a space, a tab, a
+    newline and a backslash as octal escapes)."""
+    return "".join(f"\\{ord(c):03o}" if c in " \t\n\\" else c for c in path)
+
+
 def mount_line(path: str) -> str:
     """Shell: ``mount: FSTYPE SOURCE`` for the filesystem mounted at the directory ``path``
     (the one mounted last, which is the one in use; nothing when nothing is),
     read by :func:`parse_mount`. ``path`` is the configured one, unquoted: as
     ``findmnt --mountpoint`` does, its real path is looked up (a symlink to
-    the mount point finds the mount), and a bind mount's source is the device
-    with the mounted directory in brackets (``/dev/vda[/srv/data]``).
+    the mount point finds the mount), and where it cannot be (a stale NFS
+    handle, a mount root may not enter) the path as written is; a bind
+    mount's source is the device with the mounted directory in brackets
+    (``/dev/vda[/srv/data]``).
 
     From ``/proc/self/mountinfo``, read once per probe (``$_kc_mounts``) by
     every section that asks, not by a ``findmnt`` per section (1.3 ms each
     here). The fields there are the kernel's, with a space, a tab, a newline
     and a backslash written as octal escapes: a real path holding one of these
-    is looked up by ``findmnt`` instead, whose raw output escapes them in hex."""
+    is looked up by ``findmnt`` instead, whose raw output escapes them in hex.
+    Printed by ``printf``: dash's ``echo`` would decode the escapes."""
     q = quote(path)
     return (
         f"_kc_p=$(cd {q} 2>/dev/null && pwd -P); m=; "
-        "case $_kc_p in '') ;; "
+        "case $_kc_p in "
         f"*' '*|*'\t'*|*'\\'*|*'\n'*) m=$(findmnt -n -r -o FSTYPE,SOURCE --mountpoint {q} 2>/dev/null); "
         "m=${m##*'\n'};; "
-        f"*) [ -n \"${{_kc_mounts+set}}\" ] || _kc_mounts=$(cat {MOUNT_TABLE} 2>/dev/null); "
+        f"*) [ -n \"$_kc_p\" ] || _kc_p={quote(_mount_table_escaped(path))}; "
+        f"[ -n \"${{_kc_mounts+set}}\" ] || _kc_mounts=$(cat {MOUNT_TABLE} 2>/dev/null); "
         "_kc_ifs=$IFS; IFS='\n'; set -f; for _kc_l in $_kc_mounts; do IFS=' '; set -- $_kc_l; IFS='\n'; "
         "[ \"$5\" = \"$_kc_p\" ] || continue; _kc_r=$4; while [ $# -gt 0 ] && [ \"$1\" != - ]; do shift; done; "
         # A bind mount's source as findmnt names it: the device, then the
         # directory of it that is mounted.
         "[ $# -lt 3 ] || { m=\"$2 $3\"; [ \"$_kc_r\" = / ] || m=\"$m[$_kc_r]\"; }; done; set +f; IFS=$_kc_ifs;; esac; "
-        "[ -z \"$m\" ] || echo \"mount: $m\""
+        "[ -z \"$m\" ] || printf 'mount: %s\\n' \"$m\""
     )
 
 

@@ -24,10 +24,13 @@ ZONE_DIRS = ("/usr/lib/firewalld/zones", "/etc/firewalld/zones")
 # process of about 0.1 s of CPU, every run on every firewalld host. The files
 # by one awk, each after its marker line (a ``cat`` per file cost about 8 ms
 # of a probe: firewalld ships a dozen zones); with no awk, by the shell. Either
-# ends a file's last line, so that the next marker is a line of its own.
-_MARKED = ('awk -v conf=%s -v record=%s \'FNR == 1 { if (FILENAME == conf) print "@conf"; '
-           'else if (FILENAME == record) print "@record"; else print "@zone " FILENAME } '
-           '{ print }\' "$@" 2>/dev/null' % (CONF, RECORD))
+# ends a file's last line, so that the next marker is a line of its own. awk
+# reads them itself (getline in BEGIN): mawk, Debian's, stops at the first
+# file it cannot open when given them as its input, and a file removed since
+# the shell found it must cost only itself, as it did with cat.
+_MARKED = ('awk -v conf=%s -v record=%s \'BEGIN { for (i = 1; i < ARGC; i++) { f = ARGV[i]; '
+           'if (f == conf) print "@conf"; else if (f == record) print "@record"; else print "@zone " f; '
+           'while ((getline line < f) > 0) print line; close(f) } }\' "$@" 2>/dev/null' % (CONF, RECORD))
 FIREWALL_COMMAND = (
     f"if [ \"{unit_state('firewalld.service', 'active')}\" = active ] && command -v firewall-cmd >/dev/null 2>&1; then "
     "echo 'state: running'; set --; "

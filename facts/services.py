@@ -36,19 +36,28 @@ CONFIG_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/etc/systemd/syste
                "/run/systemd/system.attached")
 
 
+# Made anew by systemd at each daemon-reload (and boot): in the key, so that
+# what systemd answered before a reload is not served after it (systemd keeps
+# a loaded unit's file state until then: a symlink made by hand, or by
+# ``systemctl enable --no-reload``, shows only after a reload).
+RELOADED_DIRS = ("/run/systemd/generator", "/run/systemd/generator.early", "/run/systemd/generator.late")
+
+
 def _unit_file_key() -> str:
     """Shell: one line that changes whenever a unit's file state can: the asked
     units (a unit whose first file appears is asked), the inode, size and
     times of each configuration directory and of each directory in them (an
     entry added, removed or replaced changes its directory's times;
-    ``systemctl enable`` may make a new ``.wants`` directory), and of every
-    file of an asked unit in the whole search path (``$_kc_found``: a file
-    edited in place, one that overrides another). Not /run/systemd/transient
-    itself, which every SSH login changes (logind's session scopes): an
-    asked unit's file there is among ``$_kc_found``. A package change is
-    watched as the database's (facts._section.remembered). ``cksum`` keeps
-    the key short: the shell reads a key back a byte per system call."""
-    dirs = " ".join([*CONFIG_DIRS, *(f"{directory}/*/" for directory in CONFIG_DIRS)])
+    ``systemctl enable`` may make a new ``.wants`` directory), of every file
+    of an asked unit in the whole search path and of its drop-ins
+    (``$_kc_found``: a file edited in place, one that overrides another; a
+    drop-in may hold ``[Install]``), and of the directories systemd makes anew
+    at each reload (:data:`RELOADED_DIRS`). Not /run/systemd/transient itself,
+    which every SSH login changes (logind's session scopes): an asked unit's
+    file there is among ``$_kc_found``. A package change is watched as the
+    database's (facts._section.remembered). ``cksum`` keeps the key short:
+    the shell reads a key back a byte per system call."""
+    dirs = " ".join([*CONFIG_DIRS, *(f"{directory}/*/" for directory in CONFIG_DIRS), *RELOADED_DIRS])
     return ("{ printf '%s|' \"$_kc_ask\"; "
             f"stat -L --printf '%n %i %s %z %y|' {dirs} $_kc_found 2>/dev/null; }} | cksum")
 
@@ -88,10 +97,12 @@ def services_command(units: list[str] | tuple[str, ...]) -> str:
         f"for _kc_p in {pairs}; do _kc_u=${{_kc_p%%/*}}; _kc_f=; "
         # A mount made outside systemd has no file but a loaded, active unit: asked.
         "case $_kc_u in *.mount) _kc_f=1;; esac; "
-        # Every file of the unit, for the key (not only the first found).
+        # Every file of the unit and its drop-ins, for the key (not only the
+        # first found; the drop-ins' pattern is expanded by the key's stat).
         f"for _kc_d in {places}; do "
         "if [ -e \"$_kc_d$_kc_u\" ] || [ -L \"$_kc_d$_kc_u\" ]; then _kc_f=1; "
-        "case $_kc_d in */) _kc_found=\"$_kc_found $_kc_d$_kc_u\";; esac; fi; done; "
+        "case $_kc_d in */) _kc_found=\"$_kc_found $_kc_d$_kc_u\";; esac; fi; "
+        "[ ! -d \"$_kc_d$_kc_u.d\" ] || _kc_found=\"$_kc_found $_kc_d$_kc_u.d/*\"; done; "
         "if [ -n \"$_kc_f\" ]; then _kc_ask=\"$_kc_ask $_kc_u\"; else "
         f"printf '{_NOT_FOUND}' \"$_kc_u\"; "
         "eval \"KC_${_kc_p#*/}_active=inactive KC_${_kc_p#*/}_enabled=\"; fi; done; "

@@ -4,6 +4,7 @@ real in this machine's /bin/sh and compared with the tools they replace."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -180,34 +181,69 @@ def firewalld_files(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("awk", [True, False], ids=["by awk", "by cat, no awk"])
-def test_firewalld_files_read_in_one_go(firewalld_files, tmp_path, monkeypatch, awk):
-    """The zone files, the conf and the record, each after its marker, as
-    firewall.parse_firewall reads them; with and without awk."""
+def _firewall_command(files_root) -> str:
     from facts import firewall
-    monkeypatch.setattr(firewall, "ZONE_DIRS", tuple(f"{firewalld_files}{d}" for d in firewall.ZONE_DIRS))
+
     command = firewall.FIREWALL_COMMAND
     for path in ("/etc/firewalld", "/usr/lib/firewalld", "/var/lib/kvm-cluster"):
-        command = command.replace(path, f"{firewalld_files}{path}")
+        command = command.replace(path, f"{files_root}{path}")
+    return command
+
+
+def _tools(tmp_path, awk_script: str | None) -> dict:
+    """A PATH with cat, a firewall-cmd, and ``awk_script`` as awk (None: no
+    awk at all)."""
     tools = tmp_path / "bin"
     tools.mkdir()
-    wanted = ["cat", "awk"] if awk else ["cat"]
-    for tool in wanted:
-        found = sh(f"command -v {tool}").stdout.strip()
-        (tools / tool).symlink_to(found)
-    (tools / "firewall-cmd").write_text("#!/bin/sh\n")
-    (tools / "firewall-cmd").chmod(0o755)
-    result = subprocess.run(["/bin/sh", "-c", "KC_firewalld_service_active=active; " + command],
-                            capture_output=True, text=True, env={"PATH": str(tools)})
+    (tools / "cat").symlink_to(sh("command -v cat").stdout.strip())
+    for name, script in (("firewall-cmd", "#!/bin/sh\n"), ("awk", awk_script)):
+        if script is not None:
+            (tools / name).write_text(script)
+            (tools / name).chmod(0o755)
+    return {"PATH": str(tools)}
+
+
+EXPECTED_FIREWALL = {
+    "running": True, "default": "internal",
+    "zones": {"internal": {"interfaces": ["br0"], "sources": [], "services": ["dns", "ssh"], "ports": []},
+              "public": {"interfaces": [], "sources": [], "services": ["ssh"], "ports": []}},
+    "opened": {"internal": ["dns"]},
+}
+
+
+@pytest.mark.parametrize("awk", [True, False], ids=["by awk", "by the shell, no awk"])
+def test_firewalld_files_read_in_one_go(firewalld_files, tmp_path, monkeypatch, awk):
+    """The zone files, the conf and the record, each after its marker, as
+    firewall.parse_firewall reads them; with awk (which must be the one
+    reading them) and without."""
+    from facts import firewall
+    monkeypatch.setattr(firewall, "ZONE_DIRS", tuple(f"{firewalld_files}{d}" for d in firewall.ZONE_DIRS))
+    real_awk = sh("command -v awk").stdout.strip()
+    log = tmp_path / "awk-ran"
+    env = _tools(tmp_path, f"#!/bin/sh\necho ran >> {log}\nexec {real_awk} \"$@\"\n" if awk else None)
+    result = subprocess.run(["/bin/sh", "-c", "KC_firewalld_service_active=active; " + _firewall_command(firewalld_files)],
+                            capture_output=True, text=True, env=env)
     assert result.returncode == 0 and result.stderr == ""
-    assert firewall.parse_firewall(result.stdout.splitlines()) == {
-        "running": True, "default": "internal",
-        "zones": {"internal": {"interfaces": ["br0"], "sources": [], "services": ["dns", "ssh"], "ports": []},
-                  "public": {"interfaces": [], "sources": [], "services": ["ssh"], "ports": []}},
-        "opened": {"internal": ["dns"]},
-    }
+    assert log.exists() == awk
+    assert firewall.parse_firewall(result.stdout.splitlines()) == EXPECTED_FIREWALL
     # The administrator's file, with no newline at its end, still ends before the next marker.
     assert "</zone>\n@" in result.stdout
+
+
+def test_a_zone_file_removed_while_read_costs_only_itself(firewalld_files, tmp_path, monkeypatch):
+    """A zone file the shell found and awk cannot open (removed meanwhile):
+    the zones after it and the record are still read (mawk given them as its
+    input would have stopped there)."""
+    from facts import firewall
+    monkeypatch.setattr(firewall, "ZONE_DIRS", tuple(f"{firewalld_files}{d}" for d in firewall.ZONE_DIRS))
+    gone = firewalld_files / "usr/lib/firewalld/zones/block.xml"
+    gone.write_text(ZONE.format(name="block", extra=""))
+    real_awk = sh("command -v awk").stdout.strip()
+    env = _tools(tmp_path, f"#!/bin/sh\n/bin/rm -f {gone}\nexec {real_awk} \"$@\"\n")
+    result = subprocess.run(["/bin/sh", "-c", "KC_firewalld_service_active=active; " + _firewall_command(firewalld_files)],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0
+    assert firewall.parse_firewall(result.stdout.splitlines()) == EXPECTED_FIREWALL
 
 
 def mounted(path: str) -> dict:
@@ -254,9 +290,38 @@ def test_a_fake_mount_table(tmp_path, monkeypatch):
     assert mounted(str(tmp_path / "link")) == {"fstype": "nfs4", "source": "server:/export one"}
     assert mounted(str(other)) == {}
     assert mounted(str(tmp_path / "missing")) == {}
+    # Printed as the table writes it (dash's echo would have made \\012 a
+    # line break, cutting the source there).
+    table.write_text(f"30 1 0:40 / {other} rw - nfs4 server:/a\\012b rw\n")
+    monkeypatch.setattr(_section, "MOUNT_TABLE", str(table))
+    assert mounted(str(other)) == {"fstype": "nfs4", "source": "server:/a\nb"}
 
 
 def test_mount_escapes_decoded():
     assert _section.parse_mount("nfs4 host:/a\\040b\\134c") == {"fstype": "nfs4", "source": "host:/a b\\c"}
     assert _section.parse_mount("nfs4 host:/a\\x20b") == {"fstype": "nfs4", "source": "host:/a b"}
     assert _section.parse_mount("") == {}
+
+
+def test_a_path_the_mount_table_escapes_is_asked_of_findmnt(tmp_path, monkeypatch):
+    """A real path with a space: findmnt's raw output (hex escapes), its last
+    line (the mount in use)."""
+    data = tmp_path / "data 01"
+    data.mkdir()
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "findmnt").write_text("#!/bin/sh\nprintf '%s\\n' 'xfs /dev/md0' 'nfs4 server:/a\\x20b'\n")
+    (tools / "findmnt").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    monkeypatch.setattr(_section, "MOUNT_TABLE", str(tmp_path / "no-table"))
+    assert mounted(str(data)) == {"fstype": "nfs4", "source": "server:/a b"}
+
+
+def test_a_mount_point_that_cannot_be_entered_is_found_as_written(tmp_path, monkeypatch):
+    """A stale NFS handle, a mount root may not enter: ``cd`` fails, the path
+    as written (escaped as the table writes it) is looked up."""
+    table = tmp_path / "mountinfo"
+    table.write_text("40 1 0:50 / /srv/stale\\040nfs rw - nfs4 server:/export rw\n")
+    monkeypatch.setattr(_section, "MOUNT_TABLE", str(table))
+    assert mounted("/srv/stale nfs") == {"fstype": "nfs4", "source": "server:/export"}
+    assert mounted("/srv/elsewhere") == {}

@@ -62,6 +62,10 @@ def unit_dirs(tmp_path, monkeypatch):
     (config / "multi-user.target.wants").mkdir(parents=True)
     monkeypatch.setattr(services, "UNIT_DIRS", (str(system), str(config)))
     monkeypatch.setattr(services, "CONFIG_DIRS", (str(config),))
+    (tmp_path / "generator").mkdir()
+    monkeypatch.setattr(services, "RELOADED_DIRS", (str(tmp_path / "generator"),))
+    (config / "idle.service.d").mkdir()
+    (config / "idle.service.d" / "override.conf").write_text("[Service]\nNice=1\n")
     started = tmp_path / "units"
     started.mkdir()
     # A unit started since boot whose file is gone (its package removed): asked.
@@ -132,7 +136,8 @@ def test_file_states_are_remembered_and_active_states_read_each_time(unit_dirs):
 
 
 @pytest.mark.parametrize("change", ["enabled", "wants directory made", "unit file edited",
-                                    "overriding file", "unit file appears"])
+                                    "drop-in edited", "overriding file", "unit file appears",
+                                    "daemon-reload"])
 def test_what_can_change_a_file_state_asks_again(unit_dirs, change):
     run(unit_dirs)
     config, system = unit_dirs / "etc", unit_dirs / "system"
@@ -140,13 +145,19 @@ def test_what_can_change_a_file_state_asks_again(unit_dirs, change):
         (config / "multi-user.target.wants" / "idle.service").symlink_to(system / "idle.service")
     elif change == "wants directory made":  # systemctl enable, a target with no .wants yet
         (config / "graphical.target.wants").mkdir()
-    elif change == "unit file edited":  # in place: no directory changes
+    elif change == "unit file edited":  # in place, the same size: only its times change
         time.sleep(0.01)
-        (system / "idle.service").write_text("[Service]\n[Install]\nWantedBy=multi-user.target\n")
+        (system / "idle.service").write_text("[Install]\n")
+    elif change == "drop-in edited":  # in place, the same size (a drop-in may hold [Install])
+        time.sleep(0.01)
+        (config / "idle.service.d" / "override.conf").write_text("[Install]\nAlso=a\n")
     elif change == "overriding file":  # a copy in /etc, over the package's
         (config / "NetworkManager.service").write_text("[Service]\n")
-    else:  # a unit with no file until now
+    elif change == "unit file appears":  # a unit with no file until now
         (system / "virtstoraged.socket").write_text("[Socket]\n")
+    else:  # systemd makes its generators' directory anew
+        (unit_dirs / "generator").rmdir()
+        (unit_dirs / "generator").mkdir()
     _printed, _states, asked = run(unit_dirs)
     assert "idle.service" in asked
     # Then remembered again.
