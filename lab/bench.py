@@ -89,21 +89,31 @@ def per_step(starts: list[tuple[float, str]]) -> dict[str, float]:
     return steps
 
 
-def probe_cpu(hosts: list[str], repeat: int = 10) -> dict[str, dict[str, float]]:
-    """CPU milliseconds of the probe on each host, per section and in total:
-    the mean of ``repeat`` runs (the shell's ``times`` counts in 10 ms ticks)."""
+def probe_setup(names: list[str]) -> dict[str, tuple]:
+    """Each of the lab hosts ``names``: its pyinfra host (connected), its
+    settings and the probe's arguments, as the deploy computes them."""
     from pyinfra.context import ctx_host
 
     from cluster.steps.common import probe_arguments
-    from facts.host import MARKER, WATCHED_PRELUDE, sections
     from report.session import connect
 
     inventory, settings, _up = connect("lab/inventory.py")
+    setup = {}
+    for name in names:
+        host = inventory.get_host(name)
+        with ctx_host.use(host):
+            setup[name] = (host, settings[name], probe_arguments(settings[name]))
+    return setup
+
+
+def probe_cpu(setup: dict[str, tuple], repeat: int = 10) -> dict[str, dict[str, float]]:
+    """CPU milliseconds of the probe on each host of ``setup`` (:func:`probe_setup`),
+    per section and in total: the mean of ``repeat`` runs (the shell's
+    ``times`` counts in 10 ms ticks)."""
+    from facts.host import MARKER, WATCHED_PRELUDE, sections
+
     result = {}
-    for name in hosts:
-        host_settings = settings[name]
-        with ctx_host.use(inventory.get_host(name)):
-            args = probe_arguments(host_settings)
+    for name, (_host, host_settings, args) in setup.items():
         # `times` in this shell (not in a $(...) subshell, which would count
         # only itself): the shell's and its children's user and system time,
         # before and after each section.
@@ -131,60 +141,62 @@ def probe_cpu(hosts: list[str], repeat: int = 10) -> dict[str, dict[str, float]]
     return result
 
 
-def container_cpu_ms(names: list[str]) -> float:
-    """The CPU the lab containers ``names`` have used so far, in ms (their
-    cgroups' accounting: cgroup v1's ``cpuacct.usage`` or v2's ``cpu.stat``)."""
+def cpu_accounting(names: list[str]) -> list[tuple[Path, float]]:
+    """Where the CPU used by each lab container of ``names`` is counted (its
+    cgroup's ``cpuacct.usage``, v1, or ``cpu.stat``, v2) and the scale to ms:
+    looked up once, read by :func:`cpu_used_ms` as often as needed."""
     import docker
 
     client = docker.from_env(version="auto")
-    total = 0.0
+    found = []
     for name in names:
         cid = client.containers.get(f"kvmlab-{name}").id
         for path, scale in ((f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e-6),
                             (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e-3),
                             (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e-3)):
-            try:
-                text = Path(path).read_text()
-            except OSError:
-                continue
-            if path.endswith("cpu.stat"):
-                text = dict(line.split() for line in text.splitlines())["usage_usec"]
-            total += int(text) * scale
-            break
+            if Path(path).exists():
+                found.append((Path(path), scale))
+                break
         else:
             raise SystemExit(f"no cgroup CPU accounting found for kvmlab-{name}")
+    return found
+
+
+def cpu_used_ms(accounting: list[tuple[Path, float]]) -> float:
+    """The CPU the containers of ``accounting`` (:func:`cpu_accounting`) have used so far, in ms."""
+    total = 0.0
+    for path, scale in accounting:
+        text = path.read_text()
+        if path.name == "cpu.stat":
+            text = dict(line.split() for line in text.splitlines())["usage_usec"]
+        total += int(text) * scale
     return total
 
 
-def probe_container_cpu(name: str, blocks: int = 4, per_block: int = 10) -> float:
-    """The whole probe's cost to the host ``name`` (its container's CPU), in
-    ms per run over one SSH connection, less an empty command's (``true``):
-    blocks of ``per_block`` runs, each block followed by a pause, the median
-    of the blocks (a run's aftermath, systemd's or sshd's, stays in its
-    block), the container's idle use over the same time taken off."""
-    from pyinfra.context import ctx_host
-
-    from cluster.steps.common import probe_arguments
+def probe_container_cpu(name: str, setup: dict[str, tuple], blocks: int = 4, per_block: int = 10) -> float:
+    """The whole probe's cost to the host ``name`` of ``setup`` (:func:`probe_setup`)
+    (its container's CPU), in ms per run over one SSH connection, less an
+    empty command's (``true``): blocks of ``per_block`` runs, each block
+    followed by a pause, the median of the blocks (a run's aftermath,
+    systemd's or sshd's, stays in its block), the container's idle use over
+    the same time taken off."""
     from facts.host import probe_command
-    from report.session import connect
 
-    inventory, settings, _up = connect("lab/inventory.py")
-    host, host_settings = inventory.get_host(name), settings[name]
-    with ctx_host.use(host):
-        command = probe_command(host_settings.data_volume, host_settings.role_account,
-                                **probe_arguments(host_settings))
-    idle_start, idle_at = container_cpu_ms([name]), time.perf_counter()
+    host, host_settings, args = setup[name]
+    command = probe_command(host_settings.data_volume, host_settings.role_account, **args)
+    accounting = cpu_accounting([name])
+    idle_start, idle_at = cpu_used_ms(accounting), time.perf_counter()
     time.sleep(2)
-    idle_rate = (container_cpu_ms([name]) - idle_start) / (time.perf_counter() - idle_at)
+    idle_rate = (cpu_used_ms(accounting) - idle_start) / (time.perf_counter() - idle_at)
     costs = {"true": [], "probe": []}
     for _ in range(blocks):
         for kind, text in (("true", "true"), ("probe", command)):
             time.sleep(0.3)
-            start, at = container_cpu_ms([name]), time.perf_counter()
+            start, at = cpu_used_ms(accounting), time.perf_counter()
             for _ in range(per_block):
                 host.run_shell_command(text)
             time.sleep(0.3)
-            used = container_cpu_ms([name]) - start - idle_rate * (time.perf_counter() - at)
+            used = cpu_used_ms(accounting) - start - idle_rate * (time.perf_counter() - at)
             costs[kind].append(used / per_block)
     return statistics.median(costs["probe"]) - statistics.median(costs["true"])
 
@@ -203,18 +215,19 @@ def measure(nodes: int, runs: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".py", dir=ROOT, prefix=".bench-empty-") as empty:
         empty.write("# an empty deploy: pyinfra starting, connecting and doing nothing\n")
         empty.flush()
-        names = [host.name for host in lab.hosts()]
+        accounting = cpu_accounting([host.name for host in lab.hosts()])
         floor, noop, floor_cpu, noop_cpu, floor_hosts, noop_hosts = [], [], [], [], [], []
         for _ in range(runs):
-            used = container_cpu_ms(names)
+            used = cpu_used_ms(accounting)
             wall, cpu, _, _ = _pyinfra("-y", deploy=empty.name)
             floor.append(wall), floor_cpu.append(cpu / hosts)
-            floor_hosts.append((container_cpu_ms(names) - used) / hosts)
-            used = container_cpu_ms(names)
+            floor_hosts.append((cpu_used_ms(accounting) - used) / hosts)
+            used = cpu_used_ms(accounting)
             wall, cpu, _, _ = _pyinfra("-y")
             noop.append(wall), noop_cpu.append(cpu / hosts)
-            noop_hosts.append((container_cpu_ms(names) - used) / hosts)
+            noop_hosts.append((cpu_used_ms(accounting) - used) / hosts)
     dry = [_pyinfra("--dry", "--diff")[0] for _ in range(runs)]
+    setup = probe_setup(["mgmt01", "mgmt02", "kvm01"])
     return {
         "nodes": nodes,
         "converge": converge,
@@ -227,8 +240,8 @@ def measure(nodes: int, runs: int) -> dict:
         "commands_per_host": max(per_host.values()) if per_host else 0,
         "floor_host_cpu_ms": statistics.median(floor_hosts),
         "noop_host_cpu_ms": statistics.median(noop_hosts),
-        "probe": probe_cpu(["mgmt01", "mgmt02", "kvm01"]),
-        "probe_container_kvm01": probe_container_cpu("kvm01"),
+        "probe": probe_cpu(setup),
+        "probe_container_kvm01": probe_container_cpu("kvm01", setup),
     }
 
 
