@@ -190,17 +190,24 @@ def _firewall_command(files_root) -> str:
     return command
 
 
-def _tools(tmp_path, awk_script: str | None) -> dict:
-    """A PATH with cat, a firewall-cmd, and ``awk_script`` as awk (None: no
-    awk at all)."""
+def _tools(tmp_path, scripts: dict[str, str], links: tuple[str, ...] = ()):
+    """A directory of stand-in tools: each of ``scripts`` (name: shell
+    script) and this machine's own ``links``."""
     tools = tmp_path / "bin"
     tools.mkdir()
-    (tools / "cat").symlink_to(sh("command -v cat").stdout.strip())
-    for name, script in (("firewall-cmd", "#!/bin/sh\n"), ("awk", awk_script)):
-        if script is not None:
-            (tools / name).write_text(script)
-            (tools / name).chmod(0o755)
-    return {"PATH": str(tools)}
+    for name in links:
+        (tools / name).symlink_to(sh(f"command -v {name}").stdout.strip())
+    for name, script in scripts.items():
+        (tools / name).write_text(script)
+        (tools / name).chmod(0o755)
+    return tools
+
+
+def _firewall_tools(tmp_path, awk_script: str | None) -> dict:
+    """The environment of a firewall section: a PATH with cat, a firewall-cmd
+    and ``awk_script`` as awk (None: no awk at all)."""
+    scripts = {"firewall-cmd": "#!/bin/sh\n", **({"awk": awk_script} if awk_script is not None else {})}
+    return {"PATH": str(_tools(tmp_path, scripts, links=("cat",)))}
 
 
 EXPECTED_FIREWALL = {
@@ -220,7 +227,7 @@ def test_firewalld_files_read_in_one_go(firewalld_files, tmp_path, monkeypatch, 
     monkeypatch.setattr(firewall, "ZONE_DIRS", tuple(f"{firewalld_files}{d}" for d in firewall.ZONE_DIRS))
     real_awk = sh("command -v awk").stdout.strip()
     log = tmp_path / "awk-ran"
-    env = _tools(tmp_path, f"#!/bin/sh\necho ran >> {log}\nexec {real_awk} \"$@\"\n" if awk else None)
+    env = _firewall_tools(tmp_path, f"#!/bin/sh\necho ran >> {log}\nexec {real_awk} \"$@\"\n" if awk else None)
     result = subprocess.run(["/bin/sh", "-c", "KC_firewalld_service_active=active; " + _firewall_command(firewalld_files)],
                             capture_output=True, text=True, env=env)
     assert result.returncode == 0 and result.stderr == ""
@@ -239,7 +246,7 @@ def test_a_zone_file_removed_while_read_costs_only_itself(firewalld_files, tmp_p
     gone = firewalld_files / "usr/lib/firewalld/zones/block.xml"
     gone.write_text(ZONE.format(name="block", extra=""))
     real_awk = sh("command -v awk").stdout.strip()
-    env = _tools(tmp_path, f"#!/bin/sh\n/bin/rm -f {gone}\nexec {real_awk} \"$@\"\n")
+    env = _firewall_tools(tmp_path, f"#!/bin/sh\n/bin/rm -f {gone}\nexec {real_awk} \"$@\"\n")
     result = subprocess.run(["/bin/sh", "-c", "KC_firewalld_service_active=active; " + _firewall_command(firewalld_files)],
                             capture_output=True, text=True, env=env)
     assert result.returncode == 0
@@ -308,10 +315,7 @@ def test_a_path_the_mount_table_escapes_is_asked_of_findmnt(tmp_path, monkeypatc
     line (the mount in use)."""
     data = tmp_path / "data 01"
     data.mkdir()
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    (tools / "findmnt").write_text("#!/bin/sh\nprintf '%s\\n' 'xfs /dev/md0' 'nfs4 server:/a\\x20b'\n")
-    (tools / "findmnt").chmod(0o755)
+    tools = _tools(tmp_path, {"findmnt": "#!/bin/sh\nprintf '%s\\n' 'xfs /dev/md0' 'nfs4 server:/a\\x20b'\n"})
     monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
     monkeypatch.setattr(_section, "MOUNT_TABLE", str(tmp_path / "no-table"))
     assert mounted(str(data)) == {"fstype": "nfs4", "source": "server:/a b"}
