@@ -142,19 +142,13 @@ def parse_services(lines: list[str]) -> dict[str, dict]:
     A unit systemd does not know has ``"enabled": "not-found"``; ``enabled``
     is otherwise systemd's own word (enabled, disabled, static, masked, ...).
     """
+    cut = lines.index(LISTED) if LISTED in lines else len(lines)
+    listed = {fields[0]: (fields[1], fields[2])
+              for fields in (line.split() for line in lines[cut + 1:]) if len(fields) >= 3}
     records: list[dict[str, str]] = []
-    listed: dict[str, tuple[str, str]] = {}
     current: dict[str, str] = {}
-    in_list = False
-    for line in lines + [""]:
-        if line == LISTED:
-            in_list = True
-        elif in_list:
-            fields = line.split()
-            if len(fields) >= 3:
-                listed[fields[0]] = (fields[1], fields[2])
-            continue
-        if not line.strip() or in_list:
+    for line in lines[:cut] + [""]:
+        if not line.strip():
             if "Id" in current:
                 records.append(current)
             current = {}
