@@ -30,7 +30,8 @@ def account_command(user: str) -> str:
     sudoers = sudoers_path(user)
     u = quote(user)
     return (
-        f"echo \"P $(getent passwd {u})\"; echo \"G $(id -nG {u} 2>/dev/null)\"; "
+        # printf, not echo: dash's echo would decode a backslash in the entry (its GECOS).
+        f"printf 'P %s\\n' \"$(getent passwd {u})\"; printf 'G %s\\n' \"$(id -nG {u} 2>/dev/null)\"; "
         f"stat -c 'S %a %U %G %n' {home_ssh} {keys} {sudoers} 2>/dev/null; "
         f"sha1sum {keys} {keys2} {sudoers} 2>/dev/null; true"
     )

@@ -15,7 +15,8 @@ GRUB_CONFIGS = ("/boot/grub/grub.cfg", "/boot/grub2/grub.cfg", "/boot/efi/EFI/*/
 
 IOMMU_COMMAND = (
     # What the running kernel booted with: remembered until the next boot.
-    remembered("iommu-boot", "echo \"cmdline: $(cat /proc/cmdline)\"; "
+    # printf, not echo: dash's echo would decode a backslash on the command line.
+    remembered("iommu-boot", "printf 'cmdline: %s\\n' \"$(cat /proc/cmdline)\"; "
                  "echo \"groups: $(ls /sys/kernel/iommu_groups 2>/dev/null | wc -l)\"")
     + "; "
     + f"if [ -f {GRUB_DEFAULT} ]; then echo 'grub_file: yes'; else echo 'grub_file: no'; fi; "

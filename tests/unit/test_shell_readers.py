@@ -126,6 +126,19 @@ def test_role_account_files_read_by_one_stat_and_one_sha1sum(tmp_path, monkeypat
     assert found["keys"] == [] and found["keys2"] == hashlib.sha1(b"ssh-ed25519 AAAA two\n").hexdigest()
 
 
+def test_a_backslash_in_the_account_entry_is_kept(tmp_path, monkeypatch):
+    """A GECOS field with a backslash (``KVM\\cluster``): printed as it is (dash's
+    ``echo`` stops its output at ``\\c``, losing the home and the shell)."""
+    from facts import accounts
+
+    tools = _tools(tmp_path, {"getent": "#!/bin/sh\nprintf '%s\\n' 'kvm-mgr:x:1001:1001:KVM\\cluster:/home/kvm-mgr:/bin/bash'\n",
+                              "id": "#!/bin/sh\necho kvm-mgr libvirt\n"})
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    found = accounts.parse_account(sh(accounts.account_command("kvm-mgr")).stdout.splitlines())
+    assert found["exists"] and found["home"] == "/home/kvm-mgr" and found["shell"] == "/bin/bash"
+    assert found["groups"] == ["kvm-mgr", "libvirt"]
+
+
 def test_printed_at_once_holds_the_output_until_the_command_ends():
     """The first read of the output already holds the line printed after a
     pause: nothing was written before the command ended (printed line by line,
