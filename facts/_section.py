@@ -121,6 +121,16 @@ def watched_prelude(files) -> str:
     return f"_kc_stats=\"|$({WATCH_STAT} {' '.join(files)} 2>/dev/null)\""
 
 
+# Writes a remembered entry ("$c.new") from the output in "$c.out" and the key
+# in $k: a shell script that returns 1 unless $k is still that key, and else
+# prints the output (each single quote of either written as '\'').
+_WRITE_ENTRY = (
+    r"""{ printf '[ "$k" = '\''%s'\'' ] || return 1\n' "$(printf '%s' "$k" | sed "s/'/'\\\\''/g")"; """
+    r"""[ ! -s "$c.out" ] || sed -e "s/'/'\\\\''/g" -e "1s/^/printf '%s\\\\n' '/" -e "\$s/\$/'/" "$c.out"; """
+    r"""} > "$c.new" """
+)
+
+
 def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str = "") -> str:
     """``command``'s output, remembered on the host and served again while it
     cannot have changed: the same boot (it lives in /run), each of the files
@@ -134,11 +144,20 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
     remembered. Where /run cannot be written (not root), the command runs
     every time.
 
+    An entry is a small shell script the probe sources (``.``): it returns 1
+    unless it was written for the key the probe computed now, and else prints
+    the output with one ``printf``. The shell reads a sourced file in blocks;
+    its ``read`` takes a byte per system call, and reading entries and keys so
+    cost about 3 ms of a KVM node's CPU a probe (docs/benchmarks.md, seventh
+    round). Entries are written by the probe alone, in a directory only root
+    may enter, and replaced whole (``mv``); their names end in ``.sh``, so an
+    older probe's entries (plain output) are never sourced.
+
     The probe wraps in it what only a reboot or a package change can change
     and costs the most to read (virt-host-validate, libvirt's pools, the CPU's
     flags, package states)."""
     digest = hashlib.sha1(f"{command}\0{key}".encode()).hexdigest()[:12]
-    entry = f"{REMEMBERED_DIR}/{name}-{digest}"
+    entry = f"{REMEMBERED_DIR}/{name}-{digest}.sh"
     parts = []
     if key:
         parts.append(f"$({key})")
@@ -146,20 +165,18 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
     if watched:
         stats = watched_stats(tuple(watched)) + "; "
         parts.append("$_kc_w")
-    serve = print_file('"$c"')
-    checks = ["[ -f \"$c\" ]", "[ -f \"$c.key\" ]",
-              "{ IFS= read -r was < \"$c.key\"; [ \"$was\" = \"key:$k\" ]; }"]
+    missed_output = print_file('"$c.out"')
     return (
         f"{stats}c={entry}; k=\"{' '.join(parts)}\"; "
-        # One line, as the entry's key file is read back (a key printing several).
+        # One line, as it was when entries kept their key in a file of its own.
         "case $k in *'\n'*) k=$(printf '%s' \"$k\" | tr '\\n' ' ');; esac; "
-        f"if {' && '.join(checks)}; then {serve}; "
+        # `command .`: an entry that cannot be read is a miss, not the shell's exit.
+        "if [ -f \"$c\" ] && command . \"$c\"; then :; "
         f"elif {{ [ -d {REMEMBERED_DIR} ] || mkdir -p -m 0700 {REMEMBERED_DIR}; }} 2>/dev/null "
-        "&& rm -f \"$c.key\" && : > \"$c.new\" 2>/dev/null; then "
+        "&& : > \"$c.out\" 2>/dev/null; then "
         # Kept only when the command succeeded: a failure is asked again next time.
-        f"if {{ {command}; }} > \"$c.new\"; then printf 'key:%s\\n' \"$k\" > \"$c.key.new\" "
-        "&& mv -f \"$c.new\" \"$c\" && mv -f \"$c.key.new\" \"$c.key\"; else mv -f \"$c.new\" \"$c\"; fi; "
-        f"{serve}; "
+        f"if {{ {command}; }} > \"$c.out\"; then {_WRITE_ENTRY}&& mv -f \"$c.new\" \"$c\"; fi; "
+        f"{missed_output}; rm -f \"$c.out\"; "
         f"else {command}; fi"
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -166,3 +167,46 @@ def test_whether_nfs_could_load_is_asked_once(place, monkeypatch, loadable, expe
         result = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
         assert (result.stdout, result.stderr) == (f"{expected}\n", "")
     assert (place / "runs").read_text() == "ran\n"
+
+
+@pytest.mark.parametrize("output", [
+    "it's 'quoted'\n", "back\\slash \\n %s %%\n", "", "no newline at the end",
+    "trailing blank lines\n\n\n", "$(touch pwned) `touch pwned` $HOME\n", "\n\nleading blank lines\n"])
+def test_the_output_is_served_again_as_printed(place, output):
+    """An entry is a script the probe sources: what the command printed comes
+    back the same from it, whatever quotes, escapes or expansions it holds, and
+    nothing in it runs. (A last line without its newline gets one, as the shell
+    prints lines; trailing empty lines are dropped by the probe's own capture.)"""
+    (place / "value").write_bytes(output.encode())
+    run = cached_reader(place, key=f"printf '%s' \"it's\"")
+    expected = output if output.endswith("\n") or not output else output + "\n"
+    assert run() == (expected, 1)
+    assert run() == (expected, 1)
+    assert not (place / "pwned").exists()
+    assert [p.name.endswith(".sh") for p in (place / "probe").iterdir()] == [True]
+
+
+def test_an_entry_of_an_older_probe_is_never_sourced(place):
+    """Older probes kept the plain output at the entry's name without ``.sh``:
+    it is neither run nor served."""
+    command = _section.remembered("t", f"echo ran >> {place}/runs; cat {place}/value")
+    entry = command.split("c=", 1)[1].split(";", 1)[0]
+    assert entry.endswith(".sh")
+    (place / "probe").mkdir()
+    Path(entry.removesuffix(".sh")).write_text(f"touch {place}/pwned\n")
+    Path(entry.removesuffix(".sh") + ".key").write_text("key:\n")
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+    assert result.stdout == "one\n"
+    assert (place / "runs").read_text() == "ran\n"
+    assert not (place / "pwned").exists()
+
+
+def test_an_entry_that_cannot_be_read_is_asked_again(place):
+    """An entry that is not a file it can read is a miss, not the probe shell's
+    exit (``.`` of a file it cannot open ends a POSIX shell)."""
+    run = cached_reader(place)
+    run()
+    (entry,) = (place / "probe").iterdir()
+    entry.unlink()
+    entry.mkdir()
+    assert run() == ("one\n", 2)

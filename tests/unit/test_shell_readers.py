@@ -85,7 +85,7 @@ def test_network_files_digests_and_names(tmp_path):
     # br0 is always looked for; eth0 only where this machine has an eth0; bond0x is no name.
     assert {"br0"} <= set(found[str(stanza)]["names"]) <= {"br0", "eth0"}
     # Remembered while the files are the same; a file rewritten is read again.
-    assert len(list((tmp_path / "probe").glob("network-files-*.key"))) == 1
+    assert len(list((tmp_path / "probe").glob("network-files-*.sh"))) == 1
     assert files() == found
     main.write_text("auto br0\n")
     assert files()[str(main)] == {"sha1": hashlib.sha1(b"auto br0\n").hexdigest(), "names": ["br0"]}
