@@ -55,11 +55,12 @@ def _unit_file_key() -> str:
     at each reload (:data:`RELOADED_DIRS`). Not /run/systemd/transient itself,
     which every SSH login changes (logind's session scopes): an asked unit's
     file there is among ``$_kc_found``. A package change is watched as the
-    database's (facts._section.remembered). ``cksum`` keeps the key short:
-    the shell reads a key back a byte per system call."""
+    database's (facts._section.remembered). The key is the stat's words
+    themselves, a few kilobytes: the entry that holds it is read in blocks
+    (a ``cksum`` of them cost a process and a pipe each probe)."""
     dirs = " ".join([*CONFIG_DIRS, *(f"{directory}/*/" for directory in CONFIG_DIRS), *RELOADED_DIRS])
-    return ("{ printf '%s|' \"$_kc_ask\"; "
-            f"stat -L --printf '%n %i %s %z %y|' {dirs} $_kc_found 2>/dev/null; }} | cksum")
+    return ("printf '%s|' \"$_kc_ask\"; "
+            f"stat -L --printf '%n %i %s %z %y|' {dirs} $_kc_found 2>/dev/null")
 
 
 def services_command(units: list[str] | tuple[str, ...]) -> str:

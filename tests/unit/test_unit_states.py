@@ -137,7 +137,7 @@ def test_file_states_are_remembered_and_active_states_read_each_time(unit_dirs):
 
 @pytest.mark.parametrize("change", ["enabled", "wants directory made", "unit file edited",
                                     "drop-in edited", "overriding file", "unit file appears",
-                                    "daemon-reload"])
+                                    "daemon-reload", "unit started without a file"])
 def test_what_can_change_a_file_state_asks_again(unit_dirs, change):
     run(unit_dirs)
     config, system = unit_dirs / "etc", unit_dirs / "system"
@@ -155,6 +155,8 @@ def test_what_can_change_a_file_state_asks_again(unit_dirs, change):
         (config / "NetworkManager.service").write_text("[Service]\n")
     elif change == "unit file appears":  # a unit with no file until now
         (system / "virtstoraged.socket").write_text("[Socket]\n")
+    elif change == "unit started without a file":  # a transient unit (systemd-run): known now
+        (unit_dirs / "units" / "invocation:virtstoraged.socket").symlink_to("fedcba9876543210")
     else:  # systemd makes its generators' directory anew
         (unit_dirs / "generator").rmdir()
         (unit_dirs / "generator").mkdir()
