@@ -232,3 +232,17 @@ def test_pools_through_the_test_driver():
     rows = libvirt_remote.pools("test:///default")
     assert rows == [{"name": "default-pool", "type": "dir", "active": True, "autostart": False,
                      "path": "/default-pool"}]
+
+
+@pytest.mark.parametrize("escaped, path", [
+    ("/data/a&amp;b", "/data/a&b"),
+    ("/x&lt;y&gt;&quot;&apos;", "/x<y>\"'"),
+    ("/s&#32;p&#x41;", "/s pA"),
+    ("&amp;amp;", "&amp;"),  # once, as an XML parser reads it
+    ("/plain", "/plain"),
+    ("/a&copy;", "/a&copy;"),  # an HTML name, not XML's: as written
+    ("/n&#0;", "/n&#0;"),  # no character 0 in XML
+])
+def test_a_pool_path_is_read_as_xml_escapes_it(escaped, path):
+    from facts.pools import xml_unescape
+    assert xml_unescape(escaped) == path
