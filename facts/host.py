@@ -72,11 +72,20 @@ def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages
     ]
 
 
+# The probe's commands answer in the C locale: their words are the ones the
+# parsers read (on a host set up in German, nmcli calls a device "nicht
+# verwaltet", not "unmanaged"), and no process loads the host's locale as it
+# starts: a tenth of a KVM node's probe where sessions get LANG=C.UTF-8
+# (docs/benchmarks.md, seventh round).
+C_LOCALE = "LC_ALL=C; export LC_ALL"
+
+
 def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,
                   sysctl=(), pool_paths=(), mount_point="/secondary", hypervisor=True,
                   packages_no_lookup=None) -> str:
-    # First: the one stat of every file the remembered sections watch.
-    parts = [WATCHED_PRELUDE]
+    # First: the C locale, then the one stat of every file the remembered
+    # sections watch.
+    parts = [C_LOCALE, WATCHED_PRELUDE]
     parts += [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}"
               for section in sections(data_path, user, files, units, packages, sysctl, pool_paths,
                                       mount_point, hypervisor, packages_no_lookup)]

@@ -342,3 +342,46 @@ def test_a_mount_point_that_cannot_be_entered_is_found_as_written(tmp_path, monk
     monkeypatch.setattr(_section, "MOUNT_TABLE", str(table))
     assert mounted("/srv/stale nfs") == {"fstype": "nfs4", "source": "server:/export"}
     assert mounted("/srv/elsewhere") == {}
+
+
+# nmcli as gettext would translate it: German where the locale it finds (LC_ALL,
+# then LC_MESSAGES, then LANG) is German, English otherwise.
+TRANSLATED_NMCLI = """#!/bin/sh
+case "${LC_ALL:-${LC_MESSAGES:-$LANG}}" in
+de*) printf '%s\\n' 'eth0:ethernet:verbunden:eth0' 'eth1:ethernet:nicht verwaltet:' 'lo:loopback:nicht verwaltet:';;
+*) printf '%s\\n' 'eth0:ethernet:connected:eth0' 'eth1:ethernet:unmanaged:' 'lo:loopback:unmanaged:';;
+esac
+"""
+
+
+@pytest.mark.parametrize("in_c_locale", [True, False], ids=["as the probe runs it", "without the C locale"])
+def test_the_probe_reads_tools_in_the_c_locale(tmp_path, in_c_locale):
+    """On a host whose sessions get a German locale, the probe's tools still
+    answer in the words its parsers read: eth1, which NetworkManager does
+    not manage, is not taken for managed. (Without the C locale the same
+    section reads it wrong: the stand-in nmcli does translate.)"""
+    from facts import host, network
+
+    tools = _tools(tmp_path, {
+        "nmcli": TRANSLATED_NMCLI,
+        "NetworkManager": "#!/bin/sh\n",
+        "systemctl": "#!/bin/sh\ncase $1 in is-active) echo active;; is-enabled) echo enabled;; esac\n",
+    }, links=("sed",))
+    command = network.NETWORK_MANAGER.command
+    if in_c_locale:
+        command = f"{host.C_LOCALE}; {command}"
+    result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True,
+                            env={"PATH": str(tools), "LANG": "de_DE.UTF-8"})
+    state = network.parse_network_manager(result.stdout.splitlines())
+    if in_c_locale:
+        assert state["managed"] == ["eth0"]
+        assert state["devices"]["eth0"]["state"] == "connected"
+    else:
+        assert state["managed"] == ["eth0", "eth1"]
+
+
+def test_the_whole_probe_runs_in_the_c_locale():
+    from facts import host
+
+    command = host.probe_command("/data01")
+    assert command.startswith(_section.printed_at_once(f"{host.C_LOCALE}; ")[:-len('); printf \'%s\\n\' "$_kc_out"')])
