@@ -121,14 +121,20 @@ def watched_prelude(files) -> str:
     return f"_kc_stats=\"|$({WATCH_STAT} {' '.join(files)} 2>/dev/null)\""
 
 
-# Writes a remembered entry ("$c.new") from the output in "$c.out" and the key
+# Writes a remembered entry ("$t.new") from the output in "$t.out" and the key
 # in $k: a shell script that returns 1 unless $k is still that key, and else
-# prints the output (each single quote of either written as '\'').
+# prints the output (each single quote of either written as '\''). It fails
+# if any write fails: an entry not written whole is never put in place.
 _WRITE_ENTRY = (
-    r"""{ printf '[ "$k" = '\''%s'\'' ] || return 1\n' "$(printf '%s' "$k" | sed "s/'/'\\\\''/g")"; """
-    r"""[ ! -s "$c.out" ] || sed -e "s/'/'\\\\''/g" -e "1s/^/printf '%s\\\\n' '/" -e "\$s/\$/'/" "$c.out"; """
-    r"""} > "$c.new" """
+    r"""{ printf '[ "$k" = '\''%s'\'' ] || return 1\n' "$(printf '%s' "$k" | sed "s/'/'\\\\''/g")" && """
+    r"""{ [ ! -s "$t.out" ] || sed -e "s/'/'\\\\''/g" -e "1s/^/printf '%s\\\\n' '/" -e "\$s/\$/'/" "$t.out"; }; """
+    r"""} > "$t.new" """
 )
+
+# The remembered commands run in the C locale whoever asks (the probe sets it
+# for all its commands, facts.host.C_LOCALE; a fact run on its own does not):
+# an entry holds the tools' own words, never a translation, for every reader.
+_IN_C_LOCALE = "LC_ALL=C; export LC_ALL; "
 
 
 def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str = "") -> str:
@@ -138,24 +144,28 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
     ``stat`` for the whole probe, :func:`watched_prelude`: a package change
     rewrites the package database, and a time set back or a file restored
     with ``cp -p`` still changes its inode or its change time), and ``key``
-    (a command printing one line, cheap next to ``command``) printing the
-    same as then. The entry's name holds a digest of the command, so other
-    arguments are another entry. A command that fails (exit status) is not
-    remembered. Where /run cannot be written (not root), the command runs
-    every time.
+    (a command, cheap next to ``command``) printing the same as then. The
+    entry's name holds a digest of the command, so other arguments are
+    another entry. A command that fails (exit status) is not remembered.
+    Where /run cannot be written (not root), the command runs every time.
 
     An entry is a small shell script the probe sources (``.``): it returns 1
     unless it was written for the key the probe computed now, and else prints
     the output with one ``printf``. The shell reads a sourced file in blocks;
     its ``read`` takes a byte per system call, and reading entries and keys so
-    cost about 3 ms of a KVM node's CPU a probe (docs/benchmarks.md, seventh
-    round). Entries are written by the probe alone, in a directory only root
-    may enter, and replaced whole (``mv``); their names end in ``.sh``, so an
-    older probe's entries (plain output) are never sourced.
+    cost 2-4 ms of a KVM node's CPU a probe (docs/benchmarks.md, seventh
+    round). Only an entry of the probe's own user, a file not empty, is
+    sourced, and ``command .`` makes one that cannot be read a miss, not the
+    shell's exit. A probe writes an entry under names of its own (its shell's
+    process id) and puts it in place whole (``mv``): two probes at once (two
+    deploys, a report during a deploy) each serve their own answer and leave
+    a whole entry. Entries' names end in ``.sh``, so an older probe's entries
+    (plain output) are never sourced.
 
     The probe wraps in it what only a reboot or a package change can change
     and costs the most to read (virt-host-validate, libvirt's pools, the CPU's
     flags, package states)."""
+    command = f"( {_IN_C_LOCALE}{command} )"
     digest = hashlib.sha1(f"{command}\0{key}".encode()).hexdigest()[:12]
     entry = f"{REMEMBERED_DIR}/{name}-{digest}.sh"
     parts = []
@@ -165,18 +175,17 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
     if watched:
         stats = watched_stats(tuple(watched)) + "; "
         parts.append("$_kc_w")
-    missed_output = print_file('"$c.out"')
+    missed_output = print_file('"$t.out"')
     return (
-        f"{stats}c={entry}; k=\"{' '.join(parts)}\"; "
-        # One line, as it was when entries kept their key in a file of its own.
-        "case $k in *'\n'*) k=$(printf '%s' \"$k\" | tr '\\n' ' ');; esac; "
-        # `command .`: an entry that cannot be read is a miss, not the shell's exit.
-        "if [ -f \"$c\" ] && command . \"$c\"; then :; "
+        f"{stats}c={entry}; t=\"$c.$$\"; k=\"{' '.join(parts)}\"; "
+        "if [ -f \"$c\" ] && [ -s \"$c\" ] && [ -O \"$c\" ] && command . \"$c\" 2>/dev/null; then :; "
         f"elif {{ [ -d {REMEMBERED_DIR} ] || mkdir -p -m 0700 {REMEMBERED_DIR}; }} 2>/dev/null "
-        "&& : > \"$c.out\" 2>/dev/null; then "
+        # `true`, not `:`: a redirection that fails on a special builtin (`:`)
+        # ends a POSIX shell (a probe whose user may not write here).
+        "&& { true > \"$t.out\"; } 2>/dev/null; then "
         # Kept only when the command succeeded: a failure is asked again next time.
-        f"if {{ {command}; }} > \"$c.out\"; then {_WRITE_ENTRY}&& mv -f \"$c.new\" \"$c\"; fi; "
-        f"{missed_output}; rm -f \"$c.out\"; "
+        f"if {command} > \"$t.out\"; then {_WRITE_ENTRY}&& mv -f \"$t.new\" \"$c\"; fi; "
+        f"{missed_output}; rm -f \"$t.out\" \"$t.new\"; "
         f"else {command}; fi"
     )
 

@@ -9,7 +9,6 @@ configuration (which the deploy changes) read from firewalld's own files
 
 from __future__ import annotations
 
-
 from pyinfra.api import FactBase
 
 from ._section import Section, print_file, unit_state

@@ -71,7 +71,8 @@ def _xml_character(match: re.Match) -> str:
     if name:
         return _XML_NAMED[name]
     code = int(decimal) if decimal else int(hexadecimal, 16)
-    return chr(code) if 0 < code <= 0x10FFFF else match.group(0)
+    # XML's characters: no NUL, no surrogate halves.
+    return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else match.group(0)
 
 
 def xml_unescape(text: str) -> str:

@@ -4,7 +4,9 @@ package change can change, run for real in this machine's /bin/sh."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +34,7 @@ def cached_reader(place, key="", prelude=None):
         command = _section.watched_prelude(prelude) + "; " + command
 
     def run():
-        result = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+        result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, cwd=place)
         assert result.stderr == ""
         runs = (place / "runs").read_text().count("ran") if (place / "runs").exists() else 0
         return result.stdout, runs
@@ -130,8 +132,8 @@ def test_a_watched_path_must_be_plain():
 
 
 def test_a_key_of_several_lines_is_one(place):
-    """The key file is read back as one line: a key command printing two still
-    remembers, and forgets when its second line changes."""
+    """A key command printing several lines remembers, and forgets when its
+    second line changes."""
     (place / "key").write_text("a\nb\n")
     run = cached_reader(place, key=f"cat {place}/key")
     assert run() == ("one\n", 1)
@@ -201,12 +203,99 @@ def test_an_entry_of_an_older_probe_is_never_sourced(place):
     assert not (place / "pwned").exists()
 
 
-def test_an_entry_that_cannot_be_read_is_asked_again(place):
-    """An entry that is not a file it can read is a miss, not the probe shell's
-    exit (``.`` of a file it cannot open ends a POSIX shell)."""
+def test_an_entry_that_is_not_a_whole_file_is_a_miss(place):
+    """An empty entry (a write cut short) and a directory in its place are
+    asked again, not served as an empty answer."""
     run = cached_reader(place)
     run()
-    (entry,) = (place / "probe").iterdir()
+    (entry,) = (place / "probe").glob("*.sh")
+    entry.write_text("")
+    assert run() == ("one\n", 2)
     entry.unlink()
     entry.mkdir()
+    assert run() == ("one\n", 3)
+
+
+@pytest.fixture
+def as_nobody():
+    """(a directory the user nobody may enter, the command prefix that runs as
+    nobody): pytest's own temporary directories are root's alone."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to run the probe as another user")
+    base = Path(tempfile.mkdtemp(prefix="kvm-cluster-test-"))
+    base.chmod(0o755)
+    yield base, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    shutil.rmtree(base)
+
+
+def test_an_entry_the_probe_cannot_read_is_a_miss_not_the_shells_exit(as_nobody, monkeypatch):
+    """Run as a user who may not read the entry (a probe without sudo): the
+    command runs and the probe goes on (``.`` of a file that cannot be opened
+    ends a POSIX shell; ``command .`` does not)."""
+    base, nobody = as_nobody
+    monkeypatch.setattr(_section, "REMEMBERED_DIR", str(base / "probe"))
+    (base / "value").write_text("one\n")
+    (base / "value").chmod(0o644)
+    command = _section.remembered("t", f"cat {base}/value")
+    (base / "probe").mkdir(mode=0o755)
+    entry = Path(command.split("c=", 1)[1].split(";", 1)[0])
+    entry.write_text("printf '%s\\n' stale\n")
+    os.chown(entry, 65534, 65534)
+    entry.chmod(0o000)
+    result = subprocess.run([*nobody, "sh", "-c", command + "; echo after"], capture_output=True, text=True)
+    assert result.stdout == "one\nafter\n"
+
+
+def test_an_entry_of_another_user_is_never_sourced(place):
+    """Only an entry the probe's own user wrote is run."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to give a file to another user")
+    run = cached_reader(place)
+    run()
+    (entry,) = (place / "probe").glob("*.sh")
+    entry.write_text(f"touch {place}/pwned\n")
+    os.chown(entry, 65534, 65534)
     assert run() == ("one\n", 2)
+    assert not (place / "pwned").exists()
+
+
+def test_two_probes_at_once_each_serve_their_answer_and_leave_a_whole_entry(place):
+    """Two probes miss at once (two deploys, a report during a deploy), the
+    first one done before the second's command ends: the second still serves
+    its own answer, and what is left serves the answer after them."""
+    release = place / "release"
+    command = _section.remembered(
+        "t", f"echo ran >> {place}/runs; until [ -e {release}-$WHO ]; do sleep 0.02; done; cat {place}/value")
+
+    def start(who):
+        return subprocess.Popen(["sh", "-c", command], stdout=subprocess.PIPE, text=True,
+                                env={**os.environ, "WHO": who})
+
+    def runs():
+        return (place / "runs").read_text().count("ran") if (place / "runs").exists() else 0
+
+    first, second = start("first"), start("second")
+    while runs() < 2:  # both are running their command
+        time.sleep(0.02)
+    Path(f"{release}-first").touch()
+    assert first.communicate(timeout=30)[0] == "one\n"
+    Path(f"{release}-second").touch()
+    assert second.communicate(timeout=30)[0] == "one\n"
+    again = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env={**os.environ, "WHO": "x"})
+    assert again.stdout == "one\n" and runs() == 2
+
+
+def test_what_is_remembered_is_in_the_c_locale_whoever_asks(place):
+    """A fact run on its own, outside the probe's C locale, on a host whose
+    sessions are German: the entry holds the tool's own words, which every
+    later reader (the probe) is served."""
+    tools = place / "bin"
+    tools.mkdir()
+    (tools / "tool").write_text('#!/bin/sh\ncase "${LC_ALL:-${LC_MESSAGES:-$LANG}}" in '
+                                'de*) echo verbunden;; *) echo connected;; esac\n')
+    (tools / "tool").chmod(0o755)
+    command = _section.remembered("t", "tool")
+    env = {"PATH": f"{tools}:{os.environ['PATH']}", "LANG": "de_DE.UTF-8"}
+    for _ in range(2):  # asked, then served
+        result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env)
+        assert result.stdout == "connected\n"

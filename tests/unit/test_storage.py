@@ -242,6 +242,7 @@ def test_pools_through_the_test_driver():
     ("/plain", "/plain"),
     ("/a&copy;", "/a&copy;"),  # an HTML name, not XML's: as written
     ("/n&#0;", "/n&#0;"),  # no character 0 in XML
+    ("/s&#xD800;", "/s&#xD800;"),  # nor a surrogate half
 ])
 def test_a_pool_path_is_read_as_xml_escapes_it(escaped, path):
     from facts.pools import xml_unescape
