@@ -14,6 +14,8 @@ import pytest
 
 from facts import _section
 
+from .stand_ins import stand_in_tools, translated
+
 
 @pytest.fixture
 def place(tmp_path, monkeypatch):
@@ -289,11 +291,7 @@ def test_what_is_remembered_is_in_the_c_locale_whoever_asks(place):
     """A fact run on its own, outside the probe's C locale, on a host whose
     sessions are German: the entry holds the tool's own words, which every
     later reader (the probe) is served."""
-    tools = place / "bin"
-    tools.mkdir()
-    (tools / "tool").write_text('#!/bin/sh\ncase "${LC_ALL:-${LC_MESSAGES:-$LANG}}" in '
-                                'de*) echo verbunden;; *) echo connected;; esac\n')
-    (tools / "tool").chmod(0o755)
+    tools = stand_in_tools(place, {"tool": translated(english=["connected"], german=["verbunden"])})
     command = _section.remembered("t", "tool")
     env = {"PATH": f"{tools}:{os.environ['PATH']}", "LANG": "de_DE.UTF-8"}
     for _ in range(2):  # asked, then served

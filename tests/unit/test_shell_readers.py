@@ -11,6 +11,8 @@ import pytest
 
 from facts import _section, iommu
 
+from .stand_ins import stand_in_tools, translated
+
 
 def sh(command: str) -> subprocess.CompletedProcess:
     return subprocess.run(["sh", "-c", command], capture_output=True, text=True)
@@ -131,7 +133,7 @@ def test_a_backslash_in_the_account_entry_is_kept(tmp_path, monkeypatch):
     ``echo`` stops its output at ``\\c``, losing the home and the shell)."""
     from facts import accounts
 
-    tools = _tools(tmp_path, {"getent": "#!/bin/sh\nprintf '%s\\n' 'kvm-mgr:x:1001:1001:KVM\\cluster:/home/kvm-mgr:/bin/bash'\n",
+    tools = stand_in_tools(tmp_path, {"getent": "#!/bin/sh\nprintf '%s\\n' 'kvm-mgr:x:1001:1001:KVM\\cluster:/home/kvm-mgr:/bin/bash'\n",
                               "id": "#!/bin/sh\necho kvm-mgr libvirt\n"})
     monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
     found = accounts.parse_account(sh(accounts.account_command("kvm-mgr")).stdout.splitlines())
@@ -203,24 +205,11 @@ def _firewall_command(files_root) -> str:
     return command
 
 
-def _tools(tmp_path, scripts: dict[str, str], links: tuple[str, ...] = ()):
-    """A directory of stand-in tools: each of ``scripts`` (name: shell
-    script) and this machine's own ``links``."""
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    for name in links:
-        (tools / name).symlink_to(sh(f"command -v {name}").stdout.strip())
-    for name, script in scripts.items():
-        (tools / name).write_text(script)
-        (tools / name).chmod(0o755)
-    return tools
-
-
 def _firewall_tools(tmp_path, awk_script: str | None) -> dict:
     """The environment of a firewall section: a PATH with cat, a firewall-cmd
     and ``awk_script`` as awk (None: no awk at all)."""
     scripts = {"firewall-cmd": "#!/bin/sh\n", **({"awk": awk_script} if awk_script is not None else {})}
-    return {"PATH": str(_tools(tmp_path, scripts, links=("cat",)))}
+    return {"PATH": str(stand_in_tools(tmp_path, scripts, links=("cat",)))}
 
 
 EXPECTED_FIREWALL = {
@@ -328,7 +317,7 @@ def test_a_path_the_mount_table_escapes_is_asked_of_findmnt(tmp_path, monkeypatc
     line (the mount in use)."""
     data = tmp_path / "data 01"
     data.mkdir()
-    tools = _tools(tmp_path, {"findmnt": "#!/bin/sh\nprintf '%s\\n' 'xfs /dev/md0' 'nfs4 server:/a\\x20b'\n"})
+    tools = stand_in_tools(tmp_path, {"findmnt": "#!/bin/sh\nprintf '%s\\n' 'xfs /dev/md0' 'nfs4 server:/a\\x20b'\n"})
     monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
     monkeypatch.setattr(_section, "MOUNT_TABLE", str(tmp_path / "no-table"))
     assert mounted(str(data)) == {"fstype": "nfs4", "source": "server:/a b"}
@@ -344,14 +333,10 @@ def test_a_mount_point_that_cannot_be_entered_is_found_as_written(tmp_path, monk
     assert mounted("/srv/elsewhere") == {}
 
 
-# nmcli as gettext would translate it: German where the locale it finds (LC_ALL,
-# then LC_MESSAGES, then LANG) is German, English otherwise.
-TRANSLATED_NMCLI = """#!/bin/sh
-case "${LC_ALL:-${LC_MESSAGES:-$LANG}}" in
-de*) printf '%s\\n' 'eth0:ethernet:verbunden:eth0' 'eth1:ethernet:nicht verwaltet:' 'lo:loopback:nicht verwaltet:';;
-*) printf '%s\\n' 'eth0:ethernet:connected:eth0' 'eth1:ethernet:unmanaged:' 'lo:loopback:unmanaged:';;
-esac
-"""
+# nmcli as a German host's answers, and as it answers in C.
+TRANSLATED_NMCLI = translated(
+    english=["eth0:ethernet:connected:eth0", "eth1:ethernet:unmanaged:", "lo:loopback:unmanaged:"],
+    german=["eth0:ethernet:verbunden:eth0", "eth1:ethernet:nicht verwaltet:", "lo:loopback:nicht verwaltet:"])
 
 
 @pytest.mark.parametrize("in_c_locale", [True, False], ids=["as the probe runs it", "without the C locale"])
@@ -362,7 +347,7 @@ def test_the_probe_reads_tools_in_the_c_locale(tmp_path, in_c_locale):
     section reads it wrong: the stand-in nmcli does translate.)"""
     from facts import host, network
 
-    tools = _tools(tmp_path, {
+    tools = stand_in_tools(tmp_path, {
         "nmcli": TRANSLATED_NMCLI,
         "NetworkManager": "#!/bin/sh\n",
         "systemctl": "#!/bin/sh\ncase $1 in is-active) echo active;; is-enabled) echo enabled;; esac\n",
