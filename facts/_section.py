@@ -131,10 +131,14 @@ _WRITE_ENTRY = (
     r"""} > "$t.new" """
 )
 
-# The remembered commands run in the C locale whoever asks (the probe sets it
-# for all its commands, facts.host.C_LOCALE; a fact run on its own does not):
-# an entry holds the tools' own words, never a translation, for every reader.
-_IN_C_LOCALE = "LC_ALL=C; export LC_ALL; "
+# Shell: the commands after it answer in the C locale: their words are the
+# ones the parsers read (on a host set up in German, nmcli calls a device
+# "nicht verwaltet", not "unmanaged"), and no process loads the host's locale
+# as it starts: a tenth of a KVM node's probe where sessions get LANG=C.UTF-8
+# (docs/benchmarks.md, seventh round). The probe sets it first of all
+# (facts.host); remembered commands set it too, for a fact run on its own: an
+# entry holds the tools' own words, never a translation, for every reader.
+C_LOCALE = "LC_ALL=C; export LC_ALL"
 
 
 def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str = "") -> str:
@@ -165,7 +169,7 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
     The probe wraps in it what only a reboot or a package change can change
     and costs the most to read (virt-host-validate, libvirt's pools, the CPU's
     flags, package states)."""
-    command = f"( {_IN_C_LOCALE}{command} )"
+    command = f"( {C_LOCALE}; {command} )"
     digest = hashlib.sha1(f"{command}\0{key}".encode()).hexdigest()[:12]
     entry = f"{REMEMBERED_DIR}/{name}-{digest}.sh"
     parts = []

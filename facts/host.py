@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from ._section import SHARED_UNITS, Section, printed_at_once, watched_prelude
+from ._section import C_LOCALE, SHARED_UNITS, Section, printed_at_once, watched_prelude
 from .accounts import account_section
 from .cpu import CPU
 from .files import file_digests_section
@@ -70,14 +70,6 @@ def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages
         nfs_client_section(mount_point),
         FIREWALL,
     ]
-
-
-# The probe's commands answer in the C locale: their words are the ones the
-# parsers read (on a host set up in German, nmcli calls a device "nicht
-# verwaltet", not "unmanaged"), and no process loads the host's locale as it
-# starts: a tenth of a KVM node's probe where sessions get LANG=C.UTF-8
-# (docs/benchmarks.md, seventh round).
-C_LOCALE = "LC_ALL=C; export LC_ALL"
 
 
 def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,

@@ -182,7 +182,7 @@ def test_the_output_is_served_again_as_printed(place, output):
     nothing in it runs. (A last line without its newline gets one, as the shell
     prints lines; trailing empty lines are dropped by the probe's own capture.)"""
     (place / "value").write_bytes(output.encode())
-    run = cached_reader(place, key=f"printf '%s' \"it's\"")
+    run = cached_reader(place, key="printf '%s' \"it's\"")
     expected = output if output.endswith("\n") or not output else output + "\n"
     assert run() == (expected, 1)
     assert run() == (expected, 1)

@@ -345,7 +345,7 @@ def test_the_probe_reads_tools_in_the_c_locale(tmp_path, in_c_locale):
     answer in the words its parsers read: eth1, which NetworkManager does
     not manage, is not taken for managed. (Without the C locale the same
     section reads it wrong: the stand-in nmcli does translate.)"""
-    from facts import host, network
+    from facts import network
 
     tools = stand_in_tools(tmp_path, {
         "nmcli": TRANSLATED_NMCLI,
@@ -354,7 +354,7 @@ def test_the_probe_reads_tools_in_the_c_locale(tmp_path, in_c_locale):
     }, links=("sed",))
     command = network.NETWORK_MANAGER.command
     if in_c_locale:
-        command = f"{host.C_LOCALE}; {command}"
+        command = f"{_section.C_LOCALE}; {command}"
     result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True,
                             env={"PATH": str(tools), "LANG": "de_DE.UTF-8"})
     state = network.parse_network_manager(result.stdout.splitlines())
@@ -369,4 +369,4 @@ def test_the_whole_probe_runs_in_the_c_locale():
     from facts import host
 
     command = host.probe_command("/data01")
-    assert command.startswith(_section.printed_at_once(f"{host.C_LOCALE}; ")[:-len('); printf \'%s\\n\' "$_kc_out"')])
+    assert command.startswith(_section.printed_at_once(f"{_section.C_LOCALE}; ")[:-len('); printf \'%s\\n\' "$_kc_out"')])
