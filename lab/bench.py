@@ -145,12 +145,11 @@ def cpu_accounting(names: list[str]) -> list[tuple[Path, float]]:
     """Where the CPU used by each lab container of ``names`` is counted (its
     cgroup's ``cpuacct.usage``, v1, or ``cpu.stat``, v2) and the scale to ms:
     looked up once, read by :func:`cpu_used_ms` as often as needed."""
-    import docker
+    from lab.lab import _container
 
-    client = docker.from_env(version="auto")
     found = []
     for name in names:
-        cid = client.containers.get(f"kvmlab-{name}").id
+        cid = _container(name).id
         for path, scale in ((f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e-6),
                             (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e-3),
                             (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e-3)):
