@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from ._section import Section, quote
+from ._section import USER_DATABASES, Section, quote, remembered
 
 
 SUDOERS_DIR = "/etc/sudoers.d"
@@ -19,22 +19,36 @@ def sudoers_path(user: str) -> str:
     return f"{SUDOERS_DIR}/kvm-cluster-{user}"
 
 
+def account_files(user: str) -> tuple[str, str, str, str]:
+    """The role account's ``.ssh`` directory, its two authorized keys files
+    (Debian's and Ubuntu's sshd also read authorized_keys2: AuthorizedKeysFile)
+    and its sudo drop-in."""
+    home_ssh = f"{home_dir(user)}/.ssh"
+    return home_ssh, f"{home_ssh}/authorized_keys", f"{home_ssh}/authorized_keys2", sudoers_path(user)
+
+
+def account_watched(user: str) -> tuple[str, ...]:
+    """What the account's state is remembered by (:func:`account_command`)."""
+    return (*USER_DATABASES, *account_files(user))
+
+
 def account_command(user: str) -> str:
     """The passwd entry, the groups, then one ``stat`` and one ``sha1sum`` for
-    the account's files (not a process or three per file); put together by
-    :func:`parse_account`, on the management node."""
-    home_ssh = f"{home_dir(user)}/.ssh"
-    keys = f"{home_ssh}/authorized_keys"
-    # Debian's and Ubuntu's sshd also read authorized_keys2 (AuthorizedKeysFile).
-    keys2 = f"{home_ssh}/authorized_keys2"
-    sudoers = sudoers_path(user)
+    the account's files (not a process or three per file), remembered
+    (facts._section.remembered) while the user databases and the account's
+    files are the same; put together by :func:`parse_account`, on the
+    management node. Users and groups from elsewhere than the files (LDAP,
+    through nsswitch.conf) count as they were when last asked: the deploy
+    makes the role account and its groups in the files."""
+    home_ssh, keys, keys2, sudoers = account_files(user)
     u = quote(user)
-    return (
+    return remembered(
+        "account",
         # printf, not echo: dash's echo would decode a backslash in the entry (its GECOS).
         f"printf 'P %s\\n' \"$(getent passwd {u})\"; printf 'G %s\\n' \"$(id -nG {u} 2>/dev/null)\"; "
         f"stat -c 'S %a %U %G %n' {home_ssh} {keys} {sudoers} 2>/dev/null; "
-        f"sha1sum {keys} {keys2} {sudoers} 2>/dev/null; true"
-    )
+        f"sha1sum {keys} {keys2} {sudoers} 2>/dev/null; true",
+        watched=account_watched(user))
 
 
 def _account_file(path: str) -> str | None:
@@ -81,7 +95,7 @@ def parse_account(lines: list[str]) -> dict:
 
 
 def account_section(user: str) -> Section:
-    return Section("account", account_command(user), parse_account)
+    return Section("account", account_command(user), parse_account, account_watched(user))
 
 
 class RoleAccount(FactBase):

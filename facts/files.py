@@ -9,20 +9,36 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from ._section import Section, quote
+from ._section import USER_DATABASES, Section, quote, remembered, watchable
+
+
+def watched_files(paths: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """What the digests are remembered by (:func:`file_digests_command`):
+    the files and the user databases (stat's owner and group names); none
+    where a path cannot be watched."""
+    return (*USER_DATABASES, *paths) if paths and watchable(paths) else ()
 
 
 def file_digests_command(paths: list[str] | tuple[str, ...]) -> str:
     """One ``stat`` and one ``sha1sum`` for all paths (not two processes per
-    file); put together by :func:`parse_file_digests`, on the management node."""
+    file), remembered (facts._section.remembered) while each file and the
+    user databases are the same: a write, a chmod or a chown changes a file's
+    change time, a file replaced its inode. Put together by
+    :func:`parse_file_digests`, on the management node."""
     if not paths:
         return "true"
     quoted = " ".join(quote(path) for path in paths)
+    # stat -L and sha1sum follow a symlink to its file. A missing file is not
+    # an error: the output says it is missing, and is remembered.
+    digests = (f"stat -L -c 'S\t%F\t%n\t%a %U %G' {quoted} 2>/dev/null; "
+               f"sha1sum {quoted} 2>/dev/null; true")
+    watched = watched_files(paths)
+    if watched:
+        digests = remembered("files", digests, watched=watched)
     return (
-        # stat -L and sha1sum follow a symlink to its file; the shell's own
-        # test marks the symlinks (the deploy writes through them).
-        f"stat -L -c 'S\t%F\t%n\t%a %U %G' {quoted} 2>/dev/null; "
-        f"sha1sum {quoted} 2>/dev/null; "
+        f"{digests}; "
+        # The shell's own test marks the symlinks (the deploy writes through
+        # them), asked every time: a link made to the same file changes none of its times.
         f"for p in {quoted}; do [ -L \"$p\" ] && printf 'L\\t%s\\n' \"$p\"; done; "
         f"printf 'P\\t%s\\n' {quoted}"
     )
@@ -69,7 +85,7 @@ def parse_file_digests(lines: list[str]) -> dict[str, dict | None]:
 
 
 def file_digests_section(paths: list[str] | tuple[str, ...]) -> Section:
-    return Section("files", file_digests_command(paths), parse_file_digests)
+    return Section("files", file_digests_command(paths), parse_file_digests, watched_files(paths))
 
 
 class FileDigests(FactBase):

@@ -30,9 +30,10 @@ from .system import OS_RELEASE
 MARKER = "@@kvm-cluster:"
 
 # The files the remembered sections watch (packages, virt-host-validate,
-# libvirt's pools): stat'ed once for all of them (facts._section.watched_prelude).
+# libvirt's pools), with those of the probe's arguments (Section.watched: the
+# managed files, the role account's, the pool directories): stat'ed once for
+# all of them (facts._section.watched_prelude).
 WATCHED_BY_REMEMBERED = (*PACKAGE_STATE_FILES, *POOL_STATE_FILES)
-WATCHED_PRELUDE = watched_prelude(WATCHED_BY_REMEMBERED)
 
 # The probe runs before the distribution is known: steps ask it about the
 # package names, files and units of every family (and layout) at once.
@@ -72,15 +73,21 @@ def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages
     ]
 
 
+def watched_by(probed: list[Section]) -> str:
+    """Shell: the probe's one stat of every file the remembered parts of the
+    ``probed`` sections watch."""
+    return watched_prelude((*WATCHED_BY_REMEMBERED, *(path for section in probed for path in section.watched)))
+
+
 def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,
                   sysctl=(), pool_paths=(), mount_point="/secondary", hypervisor=True,
                   packages_no_lookup=None) -> str:
     # First: the C locale, then the one stat of every file the remembered
-    # sections watch.
-    parts = [C_LOCALE, WATCHED_PRELUDE]
-    parts += [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}"
-              for section in sections(data_path, user, files, units, packages, sysctl, pool_paths,
-                                      mount_point, hypervisor, packages_no_lookup)]
+    # parts of the sections watch.
+    probed = sections(data_path, user, files, units, packages, sysctl, pool_paths,
+                      mount_point, hypervisor, packages_no_lookup)
+    parts = [C_LOCALE, watched_by(probed)]
+    parts += [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}" for section in probed]
     # A section that fails must not fail the fact (pyinfra fails the host on a
     # non-zero fact command): each prints what it can, the whole ends true.
     return printed_at_once("; ".join(parts) + "; true")

@@ -11,7 +11,8 @@ import re
 
 from pyinfra.api import FactBase
 
-from ._section import PACKAGE_DATABASES, Section, multi_values, quote, remembered, unit_state
+from ._section import (PACKAGE_DATABASES, USER_DATABASES, Section, multi_values, quote, remembered,
+                       unit_state, watchable)
 
 VIRSH = "virsh -c qemu:///system"
 
@@ -125,17 +126,31 @@ class StoragePools(FactBase):
         return parse_pools(output)
 
 
+def pool_paths_watched(paths: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """What the pool directories' owners and modes are remembered by
+    (:func:`pool_paths_command`): the directories and the user databases;
+    none where a path cannot be watched."""
+    paths = tuple(path for path in paths if path)
+    return (*USER_DATABASES, *paths) if paths and watchable(paths) else ()
+
+
 def pool_paths_command(paths: list[str] | tuple[str, ...]) -> str:
     quoted = " ".join(quote(path) for path in paths) or "''"
+    # The directories that exist, by one stat (not one per directory),
+    # remembered while they and the user databases are the same (a chmod or
+    # a chown changes a directory's change time).
+    dirs = (f"set --; for p in {quoted}; do [ -n \"$p\" ] || continue; "
+            "if [ -d \"$p\" ]; then set -- \"$@\" \"$p\"; else printf 'dir: %s\\t-\\n' \"$p\"; fi; done; "
+            "[ $# -eq 0 ] || stat --printf 'dir: %n\\t%a %U %G %u %g\\n' -- \"$@\" 2>/dev/null; true")
+    watched = pool_paths_watched(paths)
+    if watched:
+        dirs = remembered("pool-dirs", dirs, watched=watched)
     return (
         "if command -v selinuxenabled >/dev/null 2>&1 && selinuxenabled; then echo 'selinux: on'; "
         "echo \"virt_use_nfs: $(getsebool virt_use_nfs 2>/dev/null | awk '{print $NF}')\"; "
         "else echo 'selinux: off'; fi; "
         "if [ -d /etc/apparmor.d ]; then echo 'apparmor: yes'; else echo 'apparmor: no'; fi; "
-        # The directories that exist, by one stat (not one per directory).
-        f"set --; for p in {quoted}; do [ -n \"$p\" ] || continue; "
-        "if [ -d \"$p\" ]; then set -- \"$@\" \"$p\"; else printf 'dir: %s\\t-\\n' \"$p\"; fi; done; "
-        "[ $# -eq 0 ] || stat --printf 'dir: %n\\t%a %U %G %u %g\\n' -- \"$@\" 2>/dev/null; "
+        f"{dirs}; "
         f"for p in {quoted}; do [ -n \"$p\" ] || continue; "
         "if command -v matchpathcon >/dev/null 2>&1 && selinuxenabled 2>/dev/null; then "
         "printf 'context: %s\\t%s %s\\n' \"$p\" \"$(matchpathcon -n \"$p\" 2>/dev/null | cut -d: -f3)\" "
@@ -172,7 +187,7 @@ def parse_pool_paths(lines: list[str]) -> dict:
 
 
 def pool_paths_section(paths: list[str] | tuple[str, ...]) -> Section:
-    return Section("pool_paths", pool_paths_command(paths), parse_pool_paths)
+    return Section("pool_paths", pool_paths_command(paths), parse_pool_paths, pool_paths_watched(paths))
 
 
 class PoolPaths(FactBase):

@@ -110,7 +110,7 @@ def probe_cpu(setup: dict[str, tuple], repeat: int = 10) -> dict[str, dict[str, 
     """CPU milliseconds of the probe on each host of ``setup`` (:func:`probe_setup`),
     per section and in total: the mean of ``repeat`` runs (the shell's
     ``times`` counts in 10 ms ticks)."""
-    from facts.host import MARKER, WATCHED_PRELUDE, sections
+    from facts.host import MARKER, sections, watched_by
 
     result = {}
     for name, (_host, host_settings, args) in setup.items():
@@ -119,9 +119,9 @@ def probe_cpu(setup: dict[str, tuple], repeat: int = 10) -> dict[str, dict[str, 
         # before and after each section.
         parts = ["T=$(mktemp)"]
         # The probe's one stat of the remembered sections' files first, as the probe runs it.
-        timed = [("watched_stat", WATCHED_PRELUDE)]
-        timed += [(section.name, section.command)
-                  for section in sections(host_settings.data_volume, host_settings.role_account, **args)]
+        probed = sections(host_settings.data_volume, host_settings.role_account, **args)
+        timed = [("watched_stat", watched_by(probed))]
+        timed += [(section.name, section.command) for section in probed]
         for label, command in timed:
             parts.append(f"echo '{MARKER}{label}' >>\"$T\"; times >>\"$T\"; "
                          f"for i in $(seq {repeat}); do {{ {command}; }} >/dev/null 2>&1; done; "
