@@ -195,7 +195,18 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
 
     The probe wraps in it what only a reboot or a package change can change
     and costs the most to read (virt-host-validate, libvirt's pools, the CPU's
-    flags, package states)."""
+    flags, package states), and what only a change of its files can change
+    (the managed files' digests, the role account's state, the pool
+    directories' owners, the network configuration files' digests), keyed by
+    those files' stat. Two limits, as for git's index: a file's times move
+    at the kernel's clock tick (a few ms; a second on ext3 and on ext4 with
+    small inodes), so a file rewritten in place at the same size twice
+    within one tick, with a probe reading it between the two writes, keeps
+    its stat and its first content is served until its next change (what
+    the deploy writes it writes to a new file renamed over the old, a new
+    inode, as most editors do); and on an NFS mount the stat may come from
+    the client's attribute cache (up to a minute old by default), so a file
+    rewritten from another client can be served as it was for that long."""
     command = f"( {C_LOCALE}; {command} )"
     digest = hashlib.sha1(f"{command}\0{key}".encode()).hexdigest()[:12]
     entry = f"{REMEMBERED_DIR}/{name}-{digest}.sh"

@@ -44,11 +44,17 @@ def account_command(user: str) -> str:
     u = quote(user)
     return remembered(
         "account",
-        # printf, not echo: dash's echo would decode a backslash in the entry (its GECOS).
-        f"printf 'P %s\\n' \"$(getent passwd {u})\"; printf 'G %s\\n' \"$(id -nG {u} 2>/dev/null)\"; "
-        f"stat -c 'S %a %U %G %n' {home_ssh} {keys} {sudoers} 2>/dev/null; "
-        f"sha1sum {keys} {keys2} {sudoers} 2>/dev/null; true",
-        watched=account_watched(user))
+        # printf, not echo: dash's echo would decode a backslash in the entry
+        # (its GECOS). No such user (getent's 2) and missing files are
+        # answers, remembered; any other failure is printed, not remembered.
+        f"p=$(getent passwd {u}); s=$?; [ $s -ne 2 ] || s=0; printf 'P %s\\n' \"$p\"; "
+        f"printf 'G %s\\n' \"$(id -nG {u} 2>/dev/null)\"; "
+        f"set --; for p in {home_ssh} {keys} {sudoers}; do "
+        "{ [ -e \"$p\" ] || [ -L \"$p\" ]; } && set -- \"$@\" \"$p\"; done; "
+        "[ $# -eq 0 ] || stat -c 'S %a %U %G %n' -- \"$@\" 2>/dev/null || s=1; "
+        f"set --; for p in {keys} {keys2} {sudoers}; do [ -e \"$p\" ] && set -- \"$@\" \"$p\"; done; "
+        "[ $# -eq 0 ] || sha1sum -- \"$@\" 2>/dev/null || s=1; [ $s -eq 0 ]",
+        watched=account_watched(user)) + "; true"
 
 
 def _account_file(path: str) -> str | None:

@@ -28,17 +28,20 @@ def file_digests_command(paths: list[str] | tuple[str, ...]) -> str:
     if not paths:
         return "true"
     quoted = " ".join(quote(path) for path in paths)
-    # stat -L and sha1sum follow a symlink to its file. A missing file is not
-    # an error: the output says it is missing, and is remembered.
-    digests = (f"stat -L -c 'S\t%F\t%n\t%a %U %G' {quoted} 2>/dev/null; "
-               f"sha1sum {quoted} 2>/dev/null; true")
+    # stat -L and sha1sum follow a symlink to its file. Asked of the files
+    # that exist: a missing file is no error (the output says it is missing,
+    # and is remembered), a file that exists and cannot be read is (the
+    # answer is printed, not remembered).
+    digests = (f"set --; for p in {quoted}; do [ -e \"$p\" ] && set -- \"$@\" \"$p\"; done; "
+               "[ $# -eq 0 ] || { s=0; stat -L -c 'S\t%F\t%n\t%a %U %G' -- \"$@\" 2>/dev/null || s=1; "
+               "sha1sum -- \"$@\" 2>/dev/null || s=1; [ $s -eq 0 ]; }")
     watched = watched_files(paths)
     if watched:
         digests = remembered("files", digests, watched=watched)
     return (
         f"{digests}; "
         # The shell's own test marks the symlinks (the deploy writes through
-        # them), asked every time: a link made to the same file changes none of its times.
+        # them): asked every time, it costs no process.
         f"for p in {quoted}; do [ -L \"$p\" ] && printf 'L\\t%s\\n' \"$p\"; done; "
         f"printf 'P\\t%s\\n' {quoted}"
     )

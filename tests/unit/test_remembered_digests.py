@@ -14,8 +14,9 @@ import time
 import pytest
 
 from facts import _section
-from facts.files import file_digests_command, parse_file_digests, watched_files
-from facts.pools import parse_pool_paths, pool_paths_command, pool_paths_watched
+from facts.files import file_digests_command, file_digests_section, parse_file_digests, watched_files
+from facts.host import watched_by
+from facts.pools import parse_pool_paths, pool_paths_command, pool_paths_section, pool_paths_watched
 
 from .stand_ins import stand_in_tools
 
@@ -111,8 +112,8 @@ def test_a_file_that_appears_is_seen(place):
 
 
 def test_a_symlink_put_in_place_of_a_file_is_seen(place):
-    """stat -L and sha1sum follow it to the same file: only the shell's own
-    test, asked every time, tells."""
+    """stat -L and sha1sum follow it to its file; the shell's own test says it
+    is a link."""
     tmp_path = place[0]
     target = tmp_path / "etc" / "a.conf"
     link = tmp_path / "etc" / "b.conf"
@@ -127,19 +128,80 @@ def test_a_symlink_put_in_place_of_a_file_is_seen(place):
 @pytest.mark.parametrize("in_probe", [False, True], ids=["on its own", "in the probe"])
 def test_pool_directories_are_served_again_until_one_changes(place, in_probe):
     tmp_path = place[0]
-    (tmp_path / "pool").mkdir(mode=0o755)
-    paths = [str(tmp_path / "pool"), str(tmp_path / "nowhere")]
+    for name in ("pool", "other"):
+        (tmp_path / name).mkdir(mode=0o755)
+    paths = [str(tmp_path / "pool"), str(tmp_path / "other")]
     run = reader(place, pool_paths_command(paths), parse_pool_paths,
                  pool_paths_watched(paths) if in_probe else None)
     first, runs = run()
-    assert first["dirs"][paths[0]]["mode"] == "755" and first["dirs"][paths[1]] is None
+    assert first["dirs"][paths[0]]["mode"] == "755"
     assert run() == (first, runs)
     later()
     (tmp_path / "pool").chmod(0o770)
     second, more = run()
     assert more > runs and second["dirs"][paths[0]]["mode"] == "770"
+    assert run() == (second, more)
+
+
+def test_a_missing_pool_directory_is_asked_every_time(place):
+    """Missing, or not answering (an NFS mount that times out looks the
+    same to the shell's test): never remembered."""
+    tmp_path = place[0]
+    (tmp_path / "pool").mkdir()
+    paths = [str(tmp_path / "pool"), str(tmp_path / "nowhere")]
+    run = reader(place, pool_paths_command(paths), parse_pool_paths, pool_paths_watched(paths))
+    first, runs = run()
+    assert first["dirs"][paths[1]] is None
+    again, more = run()
+    assert again == first and more > runs
     (tmp_path / "nowhere").mkdir()
     assert run()[0]["dirs"][paths[1]] is not None
+
+
+def test_a_file_that_cannot_be_read_is_asked_every_time(place):
+    """A path the deploy manages that sha1sum cannot read (here a directory):
+    its answer is printed, not remembered."""
+    tmp_path = place[0]
+    (tmp_path / "etc" / "d.conf").mkdir()
+    paths = [str(tmp_path / "etc" / "a.conf"), str(tmp_path / "etc" / "d.conf")]
+    run = reader(place, file_digests_command(paths), parse_file_digests, watched_files(paths))
+    first, runs = run()
+    assert first[paths[0]]["sha1"] == sha1("one\n") and first[paths[1]] is None
+    again, more = run()
+    assert again == first and more > runs
+
+
+def test_the_probe_stats_every_watched_file_once(place):
+    """In the probe, the entries take their files' stat from its one stat:
+    no entry stats its own."""
+    tmp_path, env = place
+    (tmp_path / "pool").mkdir()
+    files = [str(tmp_path / "etc" / "a.conf"), str(tmp_path / "etc" / "b.conf")]
+    pools = [str(tmp_path / "pool")]
+    sections = [file_digests_section(files), pool_paths_section(pools)]
+    command = "; ".join([watched_by(sections), *(section.command for section in sections)])
+    watching = tmp_path / "bin" / "stat"
+    watching.write_text('#!/bin/sh\ncase "$3" in \'%n %i %s %z %y|\') echo watch >> "$RUNS.watch";; esac\n'
+                        'exec /usr/bin/stat "$@"\n')
+    for _ in range(3):
+        result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env)
+        assert result.returncode == 0 and result.stderr == ""
+    assert (tmp_path / "runs.watch").read_text().count("watch") == 3
+
+
+def test_the_probe_covers_what_each_section_watches():
+    """Every path a section's remembered parts watch is in the probe's one stat."""
+    from facts.host import probe_command, sections
+
+    args = dict(data_path="/data01", user="kvm-mgr", files=("/etc/chrony/chrony.conf", "/etc/qemu/bridge.conf"),
+                pool_paths=("/data01/primary", "/secondary"))
+    command = probe_command(**args)
+    prelude = command[:command.index("@@kvm-cluster:")]
+    watched = {path for section in sections(**args) for path in section.watched}
+    assert {"/etc/passwd", "/home/kvm-mgr/.ssh/authorized_keys", "/etc/qemu/bridge.conf",
+            "/secondary"} <= watched
+    for path in watched:
+        assert f'"{path} "*) {_section._stat_variable(path)}=$_kc_r;;' in prelude, path
 
 
 def test_paths_that_cannot_be_watched_are_asked_every_time(place):
