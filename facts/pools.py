@@ -138,10 +138,10 @@ def pool_paths_command(paths: list[str] | tuple[str, ...]) -> str:
     quoted = " ".join(quote(path) for path in paths) or "''"
     # The directories that exist, by one stat (not one per directory),
     # remembered while they and the user databases are the same (a chmod or
-    # a chown changes a directory's change time); not while one is missing
-    # or cannot be read (on NFS, a directory that does not answer in time).
+    # a chown changes a directory's change time, one made or removed its
+    # entry in the key); not while one that is there cannot be read.
     dirs = (f"s=0; set --; for p in {quoted}; do [ -n \"$p\" ] || continue; "
-            "if [ -d \"$p\" ]; then set -- \"$@\" \"$p\"; else printf 'dir: %s\\t-\\n' \"$p\"; s=1; fi; done; "
+            "if [ -d \"$p\" ]; then set -- \"$@\" \"$p\"; else printf 'dir: %s\\t-\\n' \"$p\"; fi; done; "
             "[ $# -eq 0 ] || stat --printf 'dir: %n\\t%a %U %G %u %g\\n' -- \"$@\" 2>/dev/null || s=1; "
             "[ $s -eq 0 ]")
     watched = pool_paths_watched(paths)
