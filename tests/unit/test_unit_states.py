@@ -60,7 +60,8 @@ def unit_dirs(tmp_path, monkeypatch):
     (system / "idle.service").write_text("[Service]\n")
     config = tmp_path / "etc"
     (config / "multi-user.target.wants").mkdir(parents=True)
-    monkeypatch.setattr(services, "UNIT_DIRS", (str(system), str(config)))
+    # A place of the search path that is not there (yet): most of them, on a host.
+    monkeypatch.setattr(services, "UNIT_DIRS", (str(system), str(config), str(tmp_path / "local")))
     monkeypatch.setattr(services, "CONFIG_DIRS", (str(config),))
     (tmp_path / "generator").mkdir()
     monkeypatch.setattr(services, "RELOADED_DIRS", (str(tmp_path / "generator"),))
@@ -137,7 +138,8 @@ def test_file_states_are_remembered_and_active_states_read_each_time(unit_dirs):
 
 @pytest.mark.parametrize("change", ["enabled", "wants directory made", "unit file edited",
                                     "drop-in edited", "overriding file", "unit file appears",
-                                    "daemon-reload", "unit started without a file"])
+                                    "daemon-reload", "unit started without a file",
+                                    "unit file in a place made since"])
 def test_what_can_change_a_file_state_asks_again(unit_dirs, change):
     run(unit_dirs)
     config, system = unit_dirs / "etc", unit_dirs / "system"
@@ -155,6 +157,9 @@ def test_what_can_change_a_file_state_asks_again(unit_dirs, change):
         (config / "NetworkManager.service").write_text("[Service]\n")
     elif change == "unit file appears":  # a unit with no file until now
         (system / "virtstoraged.socket").write_text("[Socket]\n")
+    elif change == "unit file in a place made since":  # /usr/local/lib/systemd/system, say
+        (unit_dirs / "local").mkdir()
+        (unit_dirs / "local" / "virtstoraged.socket").write_text("[Socket]\n")
     elif change == "unit started without a file":  # a transient unit (systemd-run): known now
         (unit_dirs / "units" / "invocation:virtstoraged.socket").symlink_to("fedcba9876543210")
     else:  # systemd makes its generators' directory anew
