@@ -47,14 +47,20 @@ def parse_response(data: bytes, query_id: int) -> tuple[int, list[str]]:
     return flags & 0x000F, addresses
 
 
-def resolve(server: str, name: str, timeout: float = 2.0) -> list[str]:
+def resolve(server: str, name: str, timeout: float = 2.0, port: int = 53) -> list[str]:
     """The A records of ``name`` according to ``server`` (UDP 53); raises
-    ``OSError`` when the server does not answer, ``LookupError`` on an error rcode."""
+    ``OSError`` when the server does not answer (at once, ``ConnectionRefusedError``,
+    where its host says nothing listens there), ``LookupError`` on an error rcode.
+
+    The socket is connected to the server: the kernel then hands it only the
+    server's datagrams, and the host's "port unreachable" as an error (an
+    unconnected socket ignores it and waits out ``timeout``)."""
     query_id = random.randrange(1 << 16)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
-        sock.sendto(build_query(name, query_id), (server, 53))
-        data, _ = sock.recvfrom(4096)
+        sock.connect((server, port))
+        sock.send(build_query(name, query_id))
+        data = sock.recv(4096)
     rcode, addresses = parse_response(data, query_id)
     if rcode:
         raise LookupError(f"{server} answered rcode {rcode} for {name}")

@@ -236,27 +236,36 @@ def gather(inventory_path: str) -> list[dict]:
     # libvirt and DNS calls block in C or on sockets: real threads, in parallel.
     pool = ThreadPool(8)
     nodes = [h for h in hosts if settings[h.name].in_group("kvm_nodes") and isinstance(probes.get(h.name), dict)]
-    pools = dict(zip([h.name for h in nodes],
-                     [_bounded(pool, _pools, h, settings[h.name]) for h in nodes]))
     masters = next(iter(settings.values())).masters if settings else ()
     master_names = {s.cluster_address: name for name, s in settings.items() if s.in_group("masters")}
+    pool_jobs = _started(pool, _pools, [(h, settings[h.name]) for h in nodes])
+    dns_jobs = _started(pool, _dns, [(settings[h.name], masters, master_names) for h in hosts])
+    pools = dict(zip([h.name for h in nodes], _answers(pool_jobs)))
     dns = dict(zip([h.name for h in hosts],
-                   [_bounded(pool, _dns, settings[h.name], masters, master_names,
-                             fallback=lambda why: {master_names.get(m, m): f"error: {why}" for m in masters})
-                    for h in hosts]))
+                   _answers(dns_jobs, fallback=lambda why: {master_names.get(m, m): f"error: {why}"
+                                                            for m in masters})))
     return [host_row(settings[h.name], probes.get(h.name), pools.get(h.name), dns.get(h.name) or None)
             for h in hosts]
 
 
-def _bounded(pool, function, *args, fallback=None):
-    """``function(*args)`` in a real thread, at most CALL_TIMEOUT seconds: a host
-    that hangs (libvirt over SSH, a DNS server) gives ``fallback(why)``, not a stuck report."""
-    job = pool.spawn(function, *args)
-    try:
-        return job.get(timeout=CALL_TIMEOUT)
-    except gevent.Timeout:
-        why = f"no answer within {CALL_TIMEOUT} s"
-        return fallback(why) if fallback else why
+def _started(pool, function, calls: list[tuple]) -> list:
+    """``function(*args)`` for each of ``calls``, started at once in the
+    ``pool``'s real threads (libvirt and DNS calls block in C or on sockets)."""
+    return [pool.spawn(function, *args) for args in calls]
+
+
+def _answers(jobs: list, fallback=None) -> list:
+    """Each job's answer, each waited for at most CALL_TIMEOUT seconds: a
+    host that hangs (libvirt over SSH, a DNS server) gives ``fallback(why)``,
+    not a stuck report, and the others, started with it, do not wait for it."""
+    results = []
+    for job in jobs:
+        try:
+            results.append(job.get(timeout=CALL_TIMEOUT))
+        except gevent.Timeout:
+            why = f"no answer within {CALL_TIMEOUT} s"
+            results.append(fallback(why) if fallback else why)
+    return results
 
 
 def main(argv=None) -> int:

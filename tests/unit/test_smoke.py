@@ -3,6 +3,7 @@ serial console, what it calls a failure; and the report's readiness words."""
 
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ElementTree
 
 import pytest
@@ -127,3 +128,21 @@ def test_ctrl_c_reaches_the_waiting_run_not_the_busy_thread(handler, expected):
     done = subprocess.run([sys.executable, "-c", _BUSY_WHEN_INTERRUPTED, handler], capture_output=True,
                           text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.strip() == expected, done.stderr
+
+
+def test_the_reports_remote_calls_run_at_once_and_a_hung_one_waits_alone(monkeypatch):
+    """Six calls of 0.3 s take about 0.3 s, not 1.8; one that hangs gives its
+    fallback after CALL_TIMEOUT and the others their answers."""
+    from gevent.monkey import get_original
+    from gevent.threadpool import ThreadPool
+
+    real_sleep = get_original("time", "sleep")
+    pool = ThreadPool(8)
+    started = time.monotonic()
+    answers = report._answers(report._started(pool, lambda n: (real_sleep(0.3), n)[1], [(n,) for n in range(6)]))
+    assert answers == list(range(6)) and time.monotonic() - started < 1.2
+    monkeypatch.setattr(report, "CALL_TIMEOUT", 0.5)
+    calls = [(0.1,), (5,), (0.1,)]
+    answers = report._answers(report._started(pool, lambda s: (real_sleep(s), s)[1], calls),
+                              fallback=lambda why: why)
+    assert answers == [0.1, "no answer within 0.5 s", 0.1]
