@@ -102,6 +102,15 @@ def watchable(files) -> bool:
     return all(_WATCHABLE.fullmatch(path) for path in files)
 
 
+def watched_with_owners(files) -> tuple[str, ...]:
+    """What an answer about ``files`` that names their owners and groups
+    (stat's %U %G) is remembered by: the files and the user databases; none
+    where there are no files or one cannot be watched (the answer is then
+    asked every time)."""
+    files = tuple(files)
+    return (*USER_DATABASES, *files) if files and watchable(files) else ()
+
+
 def _check_watchable(files) -> None:
     """Watched paths go into the shell unquoted and into case patterns: plain ones only."""
     for path in files:
@@ -121,9 +130,9 @@ def watched_stats(files: tuple[str, ...]) -> str:
     stat'ed here. The same words either way."""
     _check_watchable(files)
     taken = "; ".join(
-        f"if [ -n \"${{{_stat_variable(path)}+set}}\" ]; then _kc_w=\"$_kc_w${_stat_variable(path)}|\"; "
+        f"if [ -n \"${{{variable}+set}}\" ]; then _kc_w=\"$_kc_w${variable}|\"; "
         f"else [ ! -e {path} ] || _kc_own=\"$_kc_own {path}\"; fi"
-        for path in files)
+        for path, variable in ((path, _stat_variable(path)) for path in files))
     return (
         f"_kc_w=; _kc_own=; if [ -n \"${{_kc_stats+set}}\" ]; then {taken}; "
         f"else _kc_own='{' '.join(files)}'; fi; "

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from ._section import USER_DATABASES, Section, quote, remembered, watchable
+from ._section import Section, quote, remembered, watched_with_owners
 
 
 def watched_files(paths: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """What the digests are remembered by (:func:`file_digests_command`):
-    the files and the user databases (stat's owner and group names); none
-    where a path cannot be watched."""
-    return (*USER_DATABASES, *paths) if paths and watchable(paths) else ()
+    """What the digests are remembered by (:func:`file_digests_command`)."""
+    return watched_with_owners(paths)
 
 
 def file_digests_command(paths: list[str] | tuple[str, ...]) -> str:

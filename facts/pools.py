@@ -11,8 +11,8 @@ import re
 
 from pyinfra.api import FactBase
 
-from ._section import (PACKAGE_DATABASES, USER_DATABASES, Section, multi_values, quote, remembered,
-                       unit_state, watchable)
+from ._section import (PACKAGE_DATABASES, Section, multi_values, quote, remembered, unit_state,
+                       watched_with_owners)
 
 VIRSH = "virsh -c qemu:///system"
 
@@ -128,10 +128,8 @@ class StoragePools(FactBase):
 
 def pool_paths_watched(paths: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """What the pool directories' owners and modes are remembered by
-    (:func:`pool_paths_command`): the directories and the user databases;
-    none where a path cannot be watched."""
-    paths = tuple(path for path in paths if path)
-    return (*USER_DATABASES, *paths) if paths and watchable(paths) else ()
+    (:func:`pool_paths_command`)."""
+    return watched_with_owners(path for path in paths if path)
 
 
 def pool_paths_command(paths: list[str] | tuple[str, ...]) -> str:
