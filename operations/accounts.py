@@ -27,6 +27,14 @@ def sudoers_rule(user: str) -> str:
     )
 
 
+def primary_group_unnamed(account: dict) -> bool:
+    """Whether the account's primary group has no name: ``id -nG`` prints its
+    number first (a ``useradd`` killed after it wrote /etc/passwd and before
+    /etc/group leaves the user so; group names cannot be all digits)."""
+    groups = account.get("groups") or []
+    return bool(account.get("exists")) and bool(groups) and groups[0].isdigit()
+
+
 def account_matches(current: dict | None, user: str, public_keys: list[str], groups: list[str],
                     sudo: bool) -> bool:
     """Is the account already exactly as :func:`role_account` leaves it?
@@ -41,7 +49,8 @@ def account_matches(current: dict | None, user: str, public_keys: list[str], gro
     sudoers_ok = (current["sudoers"] == ["440", "root", "root", sha1(sudoers_rule(user))]
                   if sudo else current["sudoers"] == [])
     return (
-        current["home"] == home_dir(user)
+        not primary_group_unnamed(current)
+        and current["home"] == home_dir(user)
         and current["shell"] == "/bin/bash"
         and set(groups) <= set(current["groups"])
         and current["ssh_dir"] == ["700", user]
@@ -102,9 +111,16 @@ def _account_commands(account: dict, user: str, public_keys: list[str], groups: 
             "if getent group", u, ">/dev/null; then set -- -g", u, "; else set -- -U; fi &&",
             "useradd -d", QuoteString(home), "-s /bin/bash -m", *(["-G", ",".join(groups)] if groups else []),
             '"$@"', u, "&&", "chown", f"{user}:", QuoteString(home))
-    elif account.get("home") != home or account.get("shell") != "/bin/bash" or missing_groups:
+    elif (unnamed := primary_group_unnamed(account)) or account.get("home") != home \
+            or account.get("shell") != "/bin/bash" or missing_groups:
+        # A primary group without a name: the user's own group again, under
+        # the number its files carry, as useradd would have made it (a group
+        # of its name under another number: that one).
+        own_group = (["{ getent group", u, ">/dev/null || groupadd -g \"$(id -g", u, ')"', u, "; } &&"]
+                     if unnamed else [])
         yield StringCommand(
-            make_groups, "&&", "usermod -d", QuoteString(home), "-s /bin/bash", *(["-a -G", ",".join(groups)] if groups else []), u)
+            *own_group, make_groups, "&&", "usermod", *(["-g", u] if unnamed else []), "-d", QuoteString(home),
+            "-s /bin/bash", *(["-a -G", ",".join(groups)] if groups else []), u)
 
     keys = "\n".join(public_keys) + "\n"
     if account.get("ssh_dir") != ["700", user] or account.get("keys") != ["600", user, sha1(keys)]:

@@ -174,15 +174,19 @@ def test_role_account_logs_in_by_key_with_sudo(lab_up):
     # Taken out of a group by hand, then a mode changed by hand: each put back.
     # The probe remembers the account's state and the files' digests only
     # while /etc/group and the files are the same (facts.accounts, facts.files).
+    # Last, the user's own group gone, as a useradd killed between writing
+    # /etc/passwd and /etc/group leaves it (a node killed mid-deploy): made again.
     for change, check in (("gpasswd -d kvm-mgr libvirt", "id -nG kvm-mgr"),
                           ("chmod 0644 /etc/sudoers.d/kvm-cluster-kvm-mgr",
-                           "stat -c '%a' /etc/sudoers.d/kvm-cluster-kvm-mgr")):
+                           "stat -c '%a' /etc/sudoers.d/kvm-cluster-kvm-mgr"),
+                          ("sed -i '/^kvm-mgr:/d' /etc/group /etc/gshadow", "id -gn kvm-mgr; id -g kvm-mgr")):
         rc, before = lab.exec("kvm01", check)
         rc, out = lab.exec("kvm01", change)
         assert rc == 0, out
         run = deploy("--limit", "kvm01")
         assert run.returncode == 0, run.output
         assert lab.exec("kvm01", check)[1] == before, change
+    assert deploy("--limit", "kvm01").changed_nothing
 
 
 def test_role_account_beside_a_leftover_group_and_home(lab_up):
