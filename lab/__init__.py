@@ -17,13 +17,13 @@ CLI: python -m lab up [--nodes N] [--persona HOST=PERSONA ...] [--fresh] | down 
 from .engine import LabError, ensure_engine
 from .images import ensure_image, ensure_images
 from .lab import (HOSTS_JSON, INVENTORY, KEY, KNOWN_HOSTS, LabHost, LabState, down, exec,
-                  hosts, kill, reset, restart, ssh, ssh_command, start, state, status, stop, up)
+                  host_key_files, hosts, kill, reset, restart, ssh, ssh_command, start, state, status, stop, up)
 from .personas import PERSONAS, Persona, persona
 from .topology import DEFAULT_NODES, DEFAULT_PERSONAS, MINIMAL_INSTALL_NODE, Host, topology
 
 __all__ = [
     "DEFAULT_NODES", "DEFAULT_PERSONAS", "MINIMAL_INSTALL_NODE", "HOSTS_JSON", "INVENTORY", "KEY", "KNOWN_HOSTS", "Host",
     "LabError", "LabHost", "LabState", "PERSONAS", "Persona", "down", "ensure_engine",
-    "ensure_image", "ensure_images", "exec", "hosts", "kill", "persona", "reset", "restart", "ssh",
+    "ensure_image", "ensure_images", "exec", "host_key_files", "hosts", "kill", "persona", "reset", "restart", "ssh",
     "ssh_command", "start", "state", "status", "stop", "topology", "up",
 ]

@@ -23,6 +23,27 @@ def test_images_are_reused_while_their_inputs_are_unchanged(lab_up):
         assert client.containers.get(host.container).image.id == ids[host.persona], host.name
 
 
+def test_each_host_boots_with_its_own_host_keys_put_in_place_as_an_installer_leaves_them(lab_up):
+    """The image has no host keys: `lab up` puts each host's own in /etc/ssh
+    before its first boot (made once per host name), and known_hosts holds them."""
+    known = lab.KNOWN_HOSTS.read_text().splitlines()
+    seen = set()
+    for host in lab.hosts():
+        rc, output = lab.exec(host.name, "cat /etc/ssh/ssh_host_ed25519_key.pub /etc/ssh/ssh_host_rsa_key.pub; "
+                                         "stat -c '%a %U' /etc/ssh/ssh_host_rsa_key; "
+                                         "systemctl show -p ConditionResult --value ssh-hostkeys.service")
+        assert rc == 0, output
+        ed25519, rsa, mode, condition = output.splitlines()
+        files = lab.host_key_files(host.name)
+        assert ed25519.encode() + b"\n" == files["ssh_host_ed25519_key.pub"], host.name
+        assert rsa.encode() + b"\n" == files["ssh_host_rsa_key.pub"], host.name
+        assert mode == "600 root", host.name
+        assert condition == "no", f"{host.name}: ssh-hostkeys.service made keys at boot"
+        assert f"[127.0.0.1]:{host.ssh_port} {' '.join(ed25519.split()[:2])}" in known, host.name
+        seen.add(ed25519)
+    assert len(seen) == len(lab.hosts()), "two hosts share a host key"
+
+
 def test_a_host_that_is_not_healthy_is_recreated_not_reused(lab_up):
     """A host whose network is broken (SSH does not answer) is recreated by
     `lab up`, which says so; a healthy one is kept as it is."""
