@@ -296,7 +296,10 @@ def mount_line(path: str) -> str:
     Printed by ``printf``: dash's ``echo`` would decode the escapes."""
     q = quote(path)
     return (
-        f"_kc_p=$(cd {q} 2>/dev/null && pwd -P); m=; "
+        # Its real path by a ``cd -P`` there and back, not a ``$(cd && pwd -P)``
+        # (a command substitution is a process).
+        f"_kc_p=; _kc_here=$PWD; if cd -P {q} 2>/dev/null; then _kc_p=$PWD; "
+        "cd \"$_kc_here\" 2>/dev/null || cd /; fi; m=; "
         "case $_kc_p in "
         f"*' '*|*'\t'*|*'\\'*|*'\n'*) m=$(findmnt -n -r -o FSTYPE,SOURCE --mountpoint {q} 2>/dev/null); "
         "m=${m##*'\n'};; "

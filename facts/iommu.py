@@ -27,8 +27,9 @@ IOMMU_COMMAND = (
     "while IFS= read -r l || [ -n \"$l\" ]; do case \"$l\" in "
     + "|".join(f"{variable}=*" for variable in GRUB_VARIABLES)
     + ") printf 'assign: %s:%s\\n' \"$f\" \"$l\";; esac; done < \"$f\"; done 2>/dev/null; "
-    "echo \"tools: $(for t in " + " ".join(GRUB_TOOLS) + "; do "
-    "command -v $t >/dev/null 2>&1 && printf '%s ' $t; done)\"; "
+    # (Gathered in a variable: a command substitution is a process.)
+    "_kc_t=; for t in " + " ".join(GRUB_TOOLS) + "; do "
+    "! command -v $t >/dev/null 2>&1 || _kc_t=\"$_kc_t$t \"; done; echo \"tools: $_kc_t\"; "
     # The grub.cfg grub-mkconfig writes: BIOS's (and on RHEL 9 UEFI's too:
     # its EFI directory holds a stub that reads it), else an EFI one.
     f"g=; for f in {' '.join(GRUB_CONFIGS)}; do [ -f \"$f\" ] && {{ g=$f; break; }}; done; "
