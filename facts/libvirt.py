@@ -19,7 +19,7 @@ VIRT_HOST_VALIDATE_COMMAND = remembered(
     "if command -v virt-host-validate >/dev/null 2>&1; then echo 'installed: yes'; "
     "virt-host-validate qemu 2>&1 || true; else echo 'installed: no'; fi",
     watched=PACKAGE_DATABASES,
-    key=f"for d in {' '.join(VALIDATED_DEVICES)}; do [ -e $d ] && printf '%s ' $d; done",
+    key_set=f"for _kc_d in {' '.join(VALIDATED_DEVICES)}; do [ ! -e $_kc_d ] || _kc_k=\"$_kc_k$_kc_d \"; done",
 )
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -23,7 +23,8 @@ POOL_STATE_FILES = ("/etc/libvirt/storage", "/etc/libvirt/storage/autostart")
 # not the directory: the daemon writes its driver.pid there at each start and
 # removes it when it exits idle (Debian's libvirtd after two quiet minutes),
 # which would forget the pools at every run after a pause (and wake the daemon).
-ACTIVE_POOLS = ("for f in /run/libvirt/storage/*.xml; do [ -e \"$f\" ] && printf '%s ' \"${f##*/}\"; done")
+ACTIVE_POOLS = ("for _kc_f in /run/libvirt/storage/*.xml; do "
+                "[ ! -e \"$_kc_f\" ] || _kc_k=\"$_kc_k${_kc_f##*/} \"; done")
 
 POOLS_LIST_COMMAND = (
     "if ! command -v virsh >/dev/null 2>&1; then echo 'virsh: absent'; "
@@ -46,9 +47,9 @@ POOLS_LIST_COMMAND = (
 # with no socket, the daemon's state.
 LIBVIRT_ANSWERS = (
     f"if [ \"{unit_state('libvirtd.socket', 'active')}\" = active ] || "
-    f"[ \"{unit_state('virtstoraged.socket', 'active')}\" = active ]; then printf 'socket '; "
-    f"else printf '%s %s ' {unit_state('libvirtd.service', 'active')} "
-    f"{unit_state('virtstoraged.service', 'active')}; fi"
+    f"[ \"{unit_state('virtstoraged.socket', 'active')}\" = active ]; then _kc_k=\"${{_kc_k}}socket \"; "
+    f"else _kc_k=\"$_kc_k{unit_state('libvirtd.service', 'active')} "
+    f"{unit_state('virtstoraged.service', 'active')} \"; fi"
 )
 
 # virsh connects to libvirt (about 16 ms of CPU, and wakes an idle daemon):
@@ -56,7 +57,7 @@ LIBVIRT_ANSWERS = (
 # whether libvirt answers change (facts._section.remembered).
 POOLS_COMMAND = remembered(
     "pools", POOLS_LIST_COMMAND, watched=(*PACKAGE_DATABASES, *POOL_STATE_FILES),
-    key=f"{LIBVIRT_ANSWERS}; {ACTIVE_POOLS}",
+    key_set=f"{LIBVIRT_ANSWERS}; {ACTIVE_POOLS}",
 )
 
 

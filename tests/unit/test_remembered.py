@@ -81,6 +81,32 @@ def test_a_different_key_forgets_it(place):
     assert run() == ("two\n", 2)
 
 
+def test_a_key_the_shell_sets_itself_forgets_it_when_it_changes(place):
+    """``key_set``: the key left in ``$_kc_k`` by the shell's own words (no
+    command substitution), here whether a file exists, as the devices of
+    virt-host-validate's key are looked at."""
+    command = _section.remembered(
+        "t", f"echo ran >> {place}/runs; cat {place}/value", watched=(str(place / "db"),),
+        key_set=f"for _kc_d in {place}/dev-a {place}/dev-b; do [ ! -e $_kc_d ] || _kc_k=\"$_kc_k$_kc_d \"; done")
+
+    def run():
+        result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, cwd=place)
+        assert result.stderr == ""
+        return result.stdout, (place / "runs").read_text().count("ran")
+    assert run() == ("one\n", 1)
+    assert run() == ("one\n", 1)
+    (place / "dev-b").write_text("")
+    (place / "value").write_text("two\n")
+    assert run() == ("two\n", 2)
+    assert run() == ("two\n", 2)
+    (place / "dev-b").unlink()
+    assert run() == ("two\n", 3)  # the key went back to an older one: asked again
+
+
+def test_a_key_set_by_the_shell_is_another_entry_than_none():
+    assert _section.remembered("t", "echo a", key_set="_kc_k=x") != _section.remembered("t", "echo a")
+
+
 def test_other_arguments_are_another_entry():
     assert _section.remembered("t", "echo a") != _section.remembered("t", "echo b")
 
