@@ -38,6 +38,11 @@ TOOLS = ("ifup", "ifquery", "netplan", "nmcli", "brctl", "systemd-run", "ifensla
 
 STATE_FILE = "/var/lib/kvm-cluster/network/state"
 
+# What the probe's one ``ip -batch`` runs: every link with its details
+# (``-d``: kind, master, bond and VLAN data), then the default routes of every
+# table and family (``-d`` names each one's table: the main one is used).
+IP_BATCH = "addr show\nroute show table all default\n"
+
 # Names a config file is searched for besides the host's links (not created yet).
 EXTRA_NAMES = ("br0", "bond0")
 
@@ -68,9 +73,11 @@ def interfaces_command() -> str:
         f"echo '@content {path}'; {print_file(path)}" for path in CONTENT_FILES
     )
     return (
-        "echo '@links'; ip -d -j addr show 2>/dev/null || echo '[]'; "
-        "echo '@route4'; ip -j -4 route show default 2>/dev/null || echo '[]'; "
-        "echo '@route6'; ip -j -6 route show default 2>/dev/null || echo '[]'; "
+        # One ip for the links and the default routes of both families (a
+        # table given, ip lists every family's), its commands in a here-document
+        # (the shell writes it to a pipe itself: no process, as a printf piped
+        # in would be).
+        f"echo '@ip'; ip -d -j -force -batch - 2>/dev/null <<'_kc_ip'\n{IP_BATCH}_kc_ip\n"
         f"echo '@tools'; for t in {tools}; do command -v $t >/dev/null 2>&1 && echo $t; done; "
         "[ -x /etc/sysconfig/network-scripts/ifup-eth ] || [ -x /usr/libexec/network-scripts/ifup-eth ]"
         " && echo network-scripts; "
@@ -94,12 +101,21 @@ def interfaces_command() -> str:
     )
 
 
-def _json(lines: list[str]) -> list:
-    try:
-        value = json.loads("".join(lines) or "[]")
-    except ValueError:
-        return []
-    return value if isinstance(value, list) else []
+def _json_entries(lines: list[str]) -> list[dict]:
+    """Every object of the JSON arrays ``ip -j -batch`` printed one after
+    another (one per command); what follows a broken one is dropped."""
+    text, decoder, entries, at = "".join(lines), json.JSONDecoder(), [], 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at >= len(text):
+            return entries
+        try:
+            value, at = decoder.raw_decode(text, at)
+        except ValueError:
+            return entries
+        entries += [entry for entry in (value if isinstance(value, list) else [value])
+                    if isinstance(entry, dict)]
 
 
 def _split(lines: list[str]) -> dict[str, list[str]]:
@@ -145,10 +161,13 @@ def _link(entry: dict) -> dict:
     return link
 
 
-def _default_route(routes: list) -> dict | None:
+def _default_route(routes: list, ipv6: bool) -> dict | None:
+    """The main table's first default route of one family with a gateway."""
     for route in routes:
-        if route.get("dst") == "default" and route.get("gateway"):
-            return {"gateway": route["gateway"], "dev": route.get("dev")}
+        gateway = route.get("gateway")
+        if (route.get("dst") == "default" and gateway and (":" in gateway) == ipv6
+                and route.get("table", "main") == "main"):
+            return {"gateway": gateway, "dev": route.get("dev")}
     return None
 
 
@@ -164,10 +183,9 @@ def parse_interfaces(lines: list[str]) -> dict:
     (an empty list: empty or missing; ``files`` or ``facts.files`` tells which).
     """
     parts = _split(lines)
-    links = {}
-    for entry in _json(parts.get("links", [])):
-        if isinstance(entry, dict) and entry.get("ifname"):
-            links[entry["ifname"]] = _link(entry)
+    entries = _json_entries(parts.get("ip", []))
+    links = {entry["ifname"]: _link(entry) for entry in entries if entry.get("ifname")}
+    routes = [entry for entry in entries if "dst" in entry and not entry.get("ifname")]
     files = {}
     for line in parts.get("files", []):
         fields = line.split("\t")
@@ -182,8 +200,8 @@ def parse_interfaces(lines: list[str]) -> dict:
     state_words = " ".join(parts.get("state", [])).split()
     return {
         "links": links,
-        "default4": _default_route(_json(parts.get("route4", []))),
-        "default6": _default_route(_json(parts.get("route6", []))),
+        "default4": _default_route(routes, ipv6=False),
+        "default6": _default_route(routes, ipv6=True),
         "tools": tools,
         "files": files,
         "contents": {path: contents[path] for path in CONTENT_FILES if path in contents},

@@ -93,6 +93,48 @@ def test_network_files_digests_and_names(tmp_path):
     assert files()[str(main)] == {"sha1": hashlib.sha1(b"auto br0\n").hexdigest(), "names": ["br0"]}
 
 
+def test_links_and_both_default_routes_from_one_ip_are_what_three_ips_give():
+    """The interfaces section's one ``ip -batch`` (in a here-document) against
+    the three ip runs it replaces, on this machine's own links and routes."""
+    import json
+
+    from facts import interfaces
+
+    def ip(*args):
+        return json.loads(subprocess.run(["ip", "-j", *args], capture_output=True, text=True,
+                                         check=True).stdout or "[]")
+
+    def first_default(routes):
+        found = [r for r in routes if r.get("gateway")]
+        return {"gateway": found[0]["gateway"], "dev": found[0].get("dev")} if found else None
+
+    run = sh(interfaces.INTERFACES.command)
+    assert run.returncode == 0, run.stderr
+    parsed = interfaces.parse_interfaces(run.stdout.splitlines())
+    assert sorted(parsed["links"]) == sorted(link["ifname"] for link in ip("-d", "addr", "show"))
+    assert parsed["default4"] == first_default(ip("-4", "route", "show", "default"))
+    assert parsed["default6"] == first_default(ip("-6", "route", "show", "default"))
+    assert parsed["default4"], "this machine has no IPv4 default route: nothing was compared"
+
+
+def test_default_routes_of_other_tables_and_a_broken_tail_are_left_out():
+    from facts import interfaces
+
+    lines = ["@ip",
+             '[{"ifname":"eno1","flags":["UP"],"addr_info":[]}]',
+             '[{"dst":"default","gateway":"10.9.9.1","dev":"eno2","table":"100"},'
+             '{"dst":"default","gateway":"fe80::1","dev":"eno1","table":"main"},'
+             '{"dst":"default","dev":"wg0","table":"main"},'
+             '{"dst":"default","gateway":"10.0.0.1","dev":"eno1","table":"main"}]',
+             '[{"dst":"default","gateway":"10.',
+             "@tools", "ifup"]
+    parsed = interfaces.parse_interfaces(lines)
+    assert list(parsed["links"]) == ["eno1"]
+    assert parsed["default4"] == {"gateway": "10.0.0.1", "dev": "eno1"}
+    assert parsed["default6"] == {"gateway": "fe80::1", "dev": "eno1"}
+    assert parsed["tools"] == ["ifup"]
+
+
 def test_role_account_files_read_by_one_stat_and_one_sha1sum(tmp_path, monkeypatch):
     """The account section, run for real on files laid out as the deploy leaves
     them (the account itself: this machine's root, which exists everywhere)."""
