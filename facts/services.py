@@ -91,6 +91,7 @@ def services_command(units: list[str] | tuple[str, ...]) -> str:
     # UNIT/KEY: a unit's name holds no "/" (it may hold ":").
     pairs = " ".join(quote(f"{unit}/{unit_key(unit)}") for unit in units)
     places = " ".join([f"{directory}/" for directory in UNIT_DIRS] + [STARTED_PREFIX])
+    known_names = " ".join(f"{quote(unit)}) _kc_id={unit_key(unit)};;" for unit in dict.fromkeys(units))
     unit_files = remembered("unit-files", "systemctl show -p Id,LoadState,UnitFileState $_kc_ask 2>/dev/null",
                             watched=PACKAGE_DATABASES, key=_unit_file_key())
     return (
@@ -129,9 +130,13 @@ def services_command(units: list[str] | tuple[str, ...]) -> str:
         "UnitFileState=*) eval \"KC_${_kc_id}_enabled=\\${_kc_l#UnitFileState=}\"; continue;; "
         "LoadState=*|ActiveState=*) continue;; "
         "*) _kc_n=${_kc_l%% *}; IFS=' '; set -- $_kc_l; IFS='\n'; _kc_v=$3;; esac; "
+        # The asked units' variable names are written in (a case); only a name
+        # systemd gives that was not asked (an alias's Id) is made character
+        # by character.
+        f"case $_kc_n in {known_names} *) "
         "_kc_id=; while [ -n \"$_kc_n\" ]; do _kc_r=${_kc_n#?}; "
         "case ${_kc_n%\"$_kc_r\"} in [A-Za-z0-9]) _kc_id=$_kc_id${_kc_n%\"$_kc_r\"};; *) _kc_id=${_kc_id}_;; esac; "
-        "_kc_n=$_kc_r; done; eval \"KC_${_kc_id}_active=\\$_kc_v\"; done; set +f; IFS=$_kc_ifs"
+        "_kc_n=$_kc_r; done;; esac; eval \"KC_${_kc_id}_active=\\$_kc_v\"; done; set +f; IFS=$_kc_ifs"
     )
 
 
