@@ -23,6 +23,10 @@ class Section:
     # Files the command's remembered parts (:func:`remembered`) watch: the
     # probe stats them with the others, in its one stat (:func:`watched_prelude`).
     watched: tuple[str, ...] = ()
+    # Patterns (absolute, the shell's globs) whose matches' stat the probe's
+    # one stat also takes, their records left in ``$_kc_dyn`` (all sections'
+    # together, in order): for a key over files not known before the probe.
+    watched_globs: tuple[str, ...] = ()
 
 
 def key_values(lines: list[str], sep: str = ":") -> dict[str, str]:
@@ -140,7 +144,13 @@ def watched_stats(files: tuple[str, ...]) -> str:
     )
 
 
-def watched_prelude(files) -> str:
+# Between the watched files and the globs' matches in the probe's one stat:
+# a name no watched path is written as (stat prints each name as given).
+_GLOBS_FOLLOW = "/."
+_WATCHABLE_GLOB = re.compile(r"/[A-Za-z0-9_./+*?-]*")
+
+
+def watched_prelude(files, globs=()) -> str:
     """Shell: one ``stat`` of every file the remembered entries of a probe
     watch (not one per entry), each file's in a variable of its own, read by
     :func:`watched_stats`. Cut at stat's separators once and each record
@@ -150,9 +160,23 @@ def watched_prelude(files) -> str:
     files = tuple(dict.fromkeys(files))
     _check_watchable(files)
     cases = " ".join(f"\"{path} \"*) {_stat_variable(path)}=$_kc_r;;" for path in files)
+    if not globs:
+        return (
+            "_kc_stats=1; _kc_ifs=$IFS; IFS='|'; set -f; "
+            f"for _kc_r in $({WATCH_STAT} {' '.join(files)} 2>/dev/null); do case $_kc_r in {cases} esac; done; "
+            "set +f; IFS=$_kc_ifs"
+        )
+    globs = tuple(dict.fromkeys(globs))
+    for pattern in globs:
+        if not _WATCHABLE_GLOB.fullmatch(pattern):
+            raise ValueError(f"a watched pattern must be plain: {pattern!r}")
+    # The globs expanded (before set -f); every record after the marker's goes
+    # to $_kc_dyn whatever its name (a match may also be a watched file).
     return (
-        "_kc_stats=1; _kc_ifs=$IFS; IFS='|'; set -f; "
-        f"for _kc_r in $({WATCH_STAT} {' '.join(files)} 2>/dev/null); do case $_kc_r in {cases} esac; done; "
+        f"_kc_stats=1; _kc_dyn=; _kc_g=; _kc_ifs=$IFS; "
+        f"_kc_all=$({WATCH_STAT} {' '.join(files)} {_GLOBS_FOLLOW} {' '.join(globs)} 2>/dev/null); "
+        "IFS='|'; set -f; for _kc_r in $_kc_all; do if [ -n \"$_kc_g\" ]; then _kc_dyn=\"$_kc_dyn$_kc_r|\"; "
+        f"else case $_kc_r in {cases} \"{_GLOBS_FOLLOW} \"*) _kc_g=1;; esac; fi; done; "
         "set +f; IFS=$_kc_ifs"
     )
 

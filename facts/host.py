@@ -76,7 +76,8 @@ def sections(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages
 def watched_by(probed: list[Section]) -> str:
     """Shell: the probe's one stat of every file the remembered parts of the
     ``probed`` sections watch."""
-    return watched_prelude((*WATCHED_BY_REMEMBERED, *(path for section in probed for path in section.watched)))
+    return watched_prelude((*WATCHED_BY_REMEMBERED, *(path for section in probed for path in section.watched)),
+                           tuple(pattern for section in probed for pattern in section.watched_globs))
 
 
 def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,

@@ -61,8 +61,13 @@ FILE_DIGESTS = (
     "END {for (k=1; k<=n; k++) printf \"%s\\t%s\\t%s\\n\", order[k], sha[order[k]], names[order[k]]}'"
 )
 # Remembered (facts._section.remembered) while each file and the host's link
-# names are the same: one stat, not three processes, at each run.
-FILE_DIGESTS_KEY = f"{WATCH_STAT} -- \"$@\" 2>/dev/null; printf '%s' \"$pat\""
+# names are the same: in a probe, the stat of every match of the patterns
+# from the probe's one stat (Section.watched_globs: ``$_kc_dyn``); run on its
+# own, a stat of the files.
+FILE_DIGESTS_KEY = (
+    "if [ -n \"${_kc_dyn+set}\" ]; then _kc_k=\"$_kc_dyn$pat\"; "
+    f"else _kc_k=\"$({WATCH_STAT} -- \"$@\" 2>/dev/null)$pat\"; fi"
+)
 
 
 def interfaces_command() -> str:
@@ -91,7 +96,7 @@ def interfaces_command() -> str:
         f"if [ $# -gt 0 ]; then pat=''; for n in /sys/class/net/*; do "
         "[ -e \"$n\" ] && pat=\"$pat -e ${n##*/}\"; done; "
         f"for n in {extra}; do pat=\"$pat -e $n\"; done; "
-        + remembered("network-files", FILE_DIGESTS, key=FILE_DIGESTS_KEY) + "; fi; "
+        + remembered("network-files", FILE_DIGESTS, key_set=FILE_DIGESTS_KEY) + "; fi; "
         f"{contents}; "
         f"echo '@state'; {print_file(STATE_FILE)}; "
         # A pending switch's rollback timer: is the safety net still armed?
@@ -215,7 +220,7 @@ def parse_interfaces(lines: list[str]) -> dict:
     }
 
 
-INTERFACES = Section("interfaces", interfaces_command(), parse_interfaces)
+INTERFACES = Section("interfaces", interfaces_command(), parse_interfaces, watched_globs=CONFIG_GLOBS)
 
 
 class Interfaces(FactBase):

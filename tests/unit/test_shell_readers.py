@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -91,6 +92,68 @@ def test_network_files_digests_and_names(tmp_path):
     assert files() == found
     main.write_text("auto br0\n")
     assert files()[str(main)] == {"sha1": hashlib.sha1(b"auto br0\n").hexdigest(), "names": ["br0"]}
+
+
+@pytest.mark.parametrize("in_the_probe", [True, False], ids=["in the probe", "on its own"])
+def test_network_files_are_digested_again_when_one_changes_appears_or_goes(tmp_path, in_the_probe):
+    """The @files part's digests, remembered: in a probe keyed by the probe's
+    one stat of the config patterns' matches (``$_kc_dyn``), on its own by a
+    stat of the files; asked again (sha1sum runs) on each change. The main
+    file is also a watched file of the probe (as a managed file would be): its
+    record must reach the key all the same."""
+    from facts import interfaces
+
+    etc = tmp_path / "network"
+    (etc / "interfaces.d").mkdir(parents=True)
+    main = etc / "interfaces"
+    main.write_text("auto lo\n")
+    (etc / "interfaces.d" / "a").write_text("auto br0\n")
+    tools = stand_in_tools(tmp_path, {"sha1sum": f'#!/bin/sh\necho ran >> {tmp_path}/runs\nexec /usr/bin/sha1sum "$@"\n'})
+    command = (interfaces.INTERFACES.command.replace("/etc/network", str(etc))
+               .replace(_section.REMEMBERED_DIR, str(tmp_path / "probe")))
+    if in_the_probe:
+        globs = [g.replace("/etc/network", str(etc)) for g in interfaces.INTERFACES.watched_globs]
+        command = _section.watched_prelude(("/etc/hostname", str(main)), globs) + "; " + command
+    env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}"}
+
+    def files():
+        run = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env)
+        assert run.stderr == ""
+        runs = (tmp_path / "runs").read_text().count("ran") if (tmp_path / "runs").exists() else 0
+        return interfaces.parse_interfaces(run.stdout.splitlines())["files"], runs
+
+    def later():
+        time.sleep(0.02)
+
+    found, runs = files()
+    assert sorted(found) == [str(main), str(etc / "interfaces.d" / "a")] and runs == 1
+    assert files() == (found, 1)  # served again
+    later()
+    main.write_text("auto LO\n")  # the same size, in place
+    assert files()[1] == 2
+    later()
+    (etc / "interfaces.d" / "b").write_text("auto eth0\n")
+    found, runs = files()
+    assert str(etc / "interfaces.d" / "b") in found and runs == 3
+    (etc / "interfaces.d" / "a").unlink()
+    found, runs = files()
+    assert str(etc / "interfaces.d" / "a") not in found and runs == 4
+    assert files()[1] == 4
+
+
+def test_the_probes_stat_leaves_the_patterns_matches_apart_from_the_watched_files(tmp_path):
+    (tmp_path / "x.conf").write_text("")
+    (tmp_path / "y.conf").write_text("")
+    prelude = _section.watched_prelude((str(tmp_path / "x.conf"),), (f"{tmp_path}/*.conf", f"{tmp_path}/none*"))
+    variable = _section._stat_variable(str(tmp_path / "x.conf"))
+    run = sh(prelude + f'; printf "%s\\n" "${variable}" "$_kc_dyn"')
+    watched, matches = run.stdout.splitlines()
+    assert watched.startswith(f"{tmp_path}/x.conf ")
+    # Both matches, x.conf too (a watched file), and nothing for the pattern that matches none.
+    assert [record.split()[0] for record in matches.split("|") if record] == [
+        f"{tmp_path}/x.conf", f"{tmp_path}/y.conf"]
+    with pytest.raises(ValueError):
+        _section.watched_prelude((), ("/etc/$(reboot)",))
 
 
 def test_links_and_both_default_routes_from_one_ip_are_what_three_ips_give():
