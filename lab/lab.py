@@ -8,6 +8,7 @@ known_hosts) are rewritten from what is actually running.
 import hashlib
 import io
 import json
+import os
 import subprocess
 import tarfile
 import time
@@ -27,7 +28,10 @@ STATE_DIR = LAB_DIR / ".state"
 KEY = STATE_DIR / "id_ed25519"
 KNOWN_HOSTS = STATE_DIR / "known_hosts"
 HOSTS_JSON = STATE_DIR / "hosts.json"
-HOST_KEYS_DIR = STATE_DIR / "host-keys"
+# Made once per host name on this machine and kept with its other lab state
+# that outlives a clone (as the images do): a fresh clone's suite, which
+# recreates the lab's hosts a dozen times and scales it to 32 nodes, makes none.
+HOST_KEYS_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kvm-cluster-lab" / "host-keys"
 # What Debian's openssh-server makes at install time (ssh-keygen -A).
 HOST_KEY_TYPES = ("rsa", "ecdsa", "ed25519")
 INVENTORY = LAB_DIR / "inventory.py"
@@ -327,7 +331,7 @@ def _wait_ssh(host, timeout=30):
 def host_key_files(name):
     """The SSH host keys of the lab host ``name``: {file name in /etc/ssh: bytes},
     made once per host name (ssh-keygen, as Debian's openssh-server does at
-    install time) and kept in the lab's state directory."""
+    install time) and kept in :data:`HOST_KEYS_DIR`."""
     directory = HOST_KEYS_DIR / name
     if not all((directory / f"ssh_host_{t}_key.pub").exists() for t in HOST_KEY_TYPES):
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
