@@ -27,6 +27,11 @@ class Section:
     # one stat also takes, their records left in ``$_kc_dyn`` (all sections'
     # together, in order): for a key over files not known before the probe.
     watched_globs: tuple[str, ...] = ()
+    # Shell run before the probe's one stat (a section's own variables that
+    # name what it watches: ``$_kc_found``), and shell words naming more
+    # files for that stat (expanded there: variables, patterns).
+    setup: str = ""
+    watched_words: tuple[str, ...] = ()
 
 
 def key_values(lines: list[str], sep: str = ":") -> dict[str, str]:
@@ -150,7 +155,7 @@ _GLOBS_FOLLOW = "/."
 _WATCHABLE_GLOB = re.compile(r"/[A-Za-z0-9_./+*?-]*")
 
 
-def watched_prelude(files, globs=()) -> str:
+def watched_prelude(files, globs=(), words=()) -> str:
     """Shell: one ``stat`` of every file the remembered entries of a probe
     watch (not one per entry), each file's in a variable of its own, read by
     :func:`watched_stats`. Cut at stat's separators once and each record
@@ -160,7 +165,7 @@ def watched_prelude(files, globs=()) -> str:
     files = tuple(dict.fromkeys(files))
     _check_watchable(files)
     cases = " ".join(f"\"{path} \"*) {_stat_variable(path)}=$_kc_r;;" for path in files)
-    if not globs:
+    if not globs and not words:
         return (
             "_kc_stats=1; _kc_ifs=$IFS; IFS='|'; set -f; "
             f"for _kc_r in $({WATCH_STAT} {' '.join(files)} 2>/dev/null); do case $_kc_r in {cases} esac; done; "
@@ -174,7 +179,7 @@ def watched_prelude(files, globs=()) -> str:
     # to $_kc_dyn whatever its name (a match may also be a watched file).
     return (
         f"_kc_stats=1; _kc_dyn=; _kc_g=; _kc_ifs=$IFS; "
-        f"_kc_all=$({WATCH_STAT} {' '.join(files)} {_GLOBS_FOLLOW} {' '.join(globs)} 2>/dev/null); "
+        f"_kc_all=$({WATCH_STAT} {' '.join(files)} {_GLOBS_FOLLOW} {' '.join((*globs, *words))} 2>/dev/null); "
         "IFS='|'; set -f; for _kc_r in $_kc_all; do if [ -n \"$_kc_g\" ]; then _kc_dyn=\"$_kc_dyn$_kc_r|\"; "
         f"else case $_kc_r in {cases} \"{_GLOBS_FOLLOW} \"*) _kc_g=1;; esac; fi; done; "
         "set +f; IFS=$_kc_ifs"

@@ -77,7 +77,8 @@ def watched_by(probed: list[Section]) -> str:
     """Shell: the probe's one stat of every file the remembered parts of the
     ``probed`` sections watch."""
     return watched_prelude((*WATCHED_BY_REMEMBERED, *(path for section in probed for path in section.watched)),
-                           tuple(pattern for section in probed for pattern in section.watched_globs))
+                           tuple(pattern for section in probed for pattern in section.watched_globs),
+                           tuple(word for section in probed for word in section.watched_words))
 
 
 def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,
@@ -87,7 +88,7 @@ def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), pac
     # parts of the sections watch.
     probed = sections(data_path, user, files, units, packages, sysctl, pool_paths,
                       mount_point, hypervisor, packages_no_lookup)
-    parts = [C_LOCALE, watched_by(probed)]
+    parts = [C_LOCALE, *(section.setup for section in probed if section.setup), watched_by(probed)]
     parts += [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}" for section in probed]
     # A section that fails must not fail the fact (pyinfra fails the host on a
     # non-zero fact command): each prints what it can, the whole ends true.

@@ -23,8 +23,9 @@ STARTED_PREFIX = "/run/systemd/units/invocation:"
 LISTED = "@list-units"
 
 # What ``systemctl show -p Id,LoadState,ActiveState,UnitFileState`` prints for
-# a unit systemd has no file for (the probe prints it without asking).
-_NOT_FOUND = "Id=%s\\nLoadState=not-found\\nActiveState=inactive\\nUnitFileState=\\n\\n"
+# a unit systemd has no file for (the probe prints it without asking), kept
+# in ``$_kc_nf`` until the section prints.
+_NOT_FOUND = "Id=$_kc_u\nLoadState=not-found\nActiveState=inactive\nUnitFileState=\n\n"
 
 
 # Where what enables a unit is kept (systemd's install logic,
@@ -43,6 +44,10 @@ CONFIG_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/etc/systemd/syste
 RELOADED_DIRS = ("/run/systemd/generator", "/run/systemd/generator.early", "/run/systemd/generator.late")
 
 
+def _unit_file_dirs() -> tuple[str, ...]:
+    return (*CONFIG_DIRS, *(f"{directory}/*/" for directory in CONFIG_DIRS), *RELOADED_DIRS)
+
+
 def _unit_file_key() -> str:
     """Shell: one line that changes whenever a unit's file state can: the asked
     units (a unit whose first file appears is asked), the inode, size and
@@ -57,15 +62,28 @@ def _unit_file_key() -> str:
     file there is among ``$_kc_found``. A package change is watched as the
     database's (facts._section.remembered). The key is the stat's words
     themselves, a few kilobytes: the entry that holds it is read in blocks
-    (a ``cksum`` of them cost a process and a pipe each probe)."""
-    dirs = " ".join([*CONFIG_DIRS, *(f"{directory}/*/" for directory in CONFIG_DIRS), *RELOADED_DIRS])
-    return ("printf '%s|' \"$_kc_ask\"; "
-            f"stat -L --printf '%n %i %s %z %y|' {dirs} $_kc_found 2>/dev/null")
+    (a ``cksum`` of them cost a process and a pipe each probe). In a probe,
+    those stats are the probe's one stat's (the section's watched_globs and
+    watched_words, in ``$_kc_dyn`` with the other sections' patterns'
+    matches: a change of one of those asks again too); run on its own, a
+    stat here."""
+    dirs = " ".join(_unit_file_dirs())
+    return ("if [ -n \"${_kc_dyn+set}\" ]; then _kc_k=\"$_kc_ask|$_kc_dyn\"; "
+            f"else _kc_k=\"$_kc_ask|$(stat -L --printf '%n %i %s %z %y|' {dirs} $_kc_found 2>/dev/null)\"; fi")
 
 
 def services_command(units: list[str] | tuple[str, ...]) -> str:
-    """The units' states; also left in shell variables (facts._section.unit_state)
-    for the sections that follow.
+    """The units' states, as the section run on its own (a fact): its setup,
+    then its command."""
+    section = services_section(units)
+    return f"{section.setup}; {section.command}" if section.setup else section.command
+
+
+def _services_parts(units: list[str] | tuple[str, ...]) -> tuple[str, str]:
+    """(setup, command): the units' files looked for, then their states; also
+    left in shell variables (facts._section.unit_state) for the sections that
+    follow. The setup runs before the probe's one stat, which takes the stat
+    of the files it found (``$_kc_found``).
 
     Printed as ``systemctl show -p Id,LoadState,ActiveState,UnitFileState``
     prints them, but read in two parts. ``systemctl show`` has systemd
@@ -87,17 +105,17 @@ def services_command(units: list[str] | tuple[str, ...]) -> str:
     (``LoadState=not-found``). Half the units are of the other family's layout
     (RHEL's modular libvirt on Debian, or Debian's on RHEL)."""
     if not units:
-        return "true"
+        return "", "true"
     # UNIT/KEY: a unit's name holds no "/" (it may hold ":").
     pairs = " ".join(quote(f"{unit}/{unit_key(unit)}") for unit in units)
     places = " ".join([f"{directory}/" for directory in UNIT_DIRS] + [STARTED_PREFIX])
     known_names = " ".join(f"{quote(unit)}) _kc_id={unit_key(unit)};;" for unit in dict.fromkeys(units))
     unit_files = remembered("unit-files", "systemctl show -p Id,LoadState,UnitFileState $_kc_ask 2>/dev/null",
-                            watched=PACKAGE_DATABASES, key=_unit_file_key())
-    return (
+                            watched=PACKAGE_DATABASES, key_set=_unit_file_key())
+    setup = (
         # The places that exist, looked in for every unit: on a host, half of
         # systemd's search path is missing (about 300 of the loop's 900 tests).
-        f"_kc_ask=; _kc_found=; _kc_places=; for _kc_d in {places}; do "
+        f"_kc_ask=; _kc_found=; _kc_nf=; _kc_places=; for _kc_d in {places}; do "
         "[ ! -d \"${_kc_d%/*}\" ] || _kc_places=\"$_kc_places $_kc_d\"; done; "
         f"for _kc_p in {pairs}; do _kc_u=${{_kc_p%%/*}}; _kc_f=; "
         # A mount made outside systemd has no file but a loaded, active unit: asked.
@@ -109,8 +127,11 @@ def services_command(units: list[str] | tuple[str, ...]) -> str:
         "case $_kc_d in */) _kc_found=\"$_kc_found $_kc_d$_kc_u\";; esac; fi; "
         "[ ! -d \"$_kc_d$_kc_u.d\" ] || _kc_found=\"$_kc_found $_kc_d$_kc_u.d/*\"; done; "
         "if [ -n \"$_kc_f\" ]; then _kc_ask=\"$_kc_ask $_kc_u\"; else "
-        f"printf '{_NOT_FOUND}' \"$_kc_u\"; "
-        "eval \"KC_${_kc_p#*/}_active=inactive KC_${_kc_p#*/}_enabled=\"; fi; done; "
+        f"_kc_nf=\"${{_kc_nf}}{_NOT_FOUND}\"; "
+        "eval \"KC_${_kc_p#*/}_active=inactive KC_${_kc_p#*/}_enabled=\"; fi; done"
+    )
+    command = (
+        "printf '%s' \"$_kc_nf\"; "
         "_units=; _kc_act=; if [ -n \"$_kc_ask\" ]; then "
         f"_units=$({unit_files}); "
         "_kc_ifs=$IFS; IFS='\n'; set -f; _kc_ids=; "
@@ -138,6 +159,7 @@ def services_command(units: list[str] | tuple[str, ...]) -> str:
         "case ${_kc_n%\"$_kc_r\"} in [A-Za-z0-9]) _kc_id=$_kc_id${_kc_n%\"$_kc_r\"};; *) _kc_id=${_kc_id}_;; esac; "
         "_kc_n=$_kc_r; done;; esac; eval \"KC_${_kc_id}_active=\\$_kc_v\"; done; set +f; IFS=$_kc_ifs"
     )
+    return setup, command
 
 
 def parse_services(lines: list[str]) -> dict[str, dict]:
@@ -174,7 +196,10 @@ def parse_services(lines: list[str]) -> dict[str, dict]:
 
 
 def services_section(units: list[str] | tuple[str, ...]) -> Section:
-    return Section("services", services_command(units), parse_services)
+    setup, command = _services_parts(units)
+    return Section("services", command, parse_services, setup=setup,
+                   watched_globs=_unit_file_dirs() if setup else (),
+                   watched_words=("$_kc_found",) if setup else ())
 
 
 class Services(FactBase):

@@ -50,8 +50,14 @@ def fake_systemctl(tmp_path) -> str:
             "*) echo asked-again;; esac; }; ")
 
 
-@pytest.fixture
-def unit_dirs(tmp_path, monkeypatch):
+@pytest.fixture(params=[False, True], ids=["on its own", "in the probe"])
+def unit_dirs(tmp_path, monkeypatch, request):
+    """Systemd's places, played by temporary directories. Each test runs twice:
+    the section on its own (a fact: its key stats the files itself) and in
+    the probe (its setup, then the probe's one stat of what it found, with
+    another section's pattern among them, then its command)."""
+    if request.param:
+        (tmp_path / ".in_probe").write_text("")
     system = tmp_path / "system"
     system.mkdir()
     (system / "NetworkManager.service").write_text("[Service]\n")
@@ -85,7 +91,14 @@ def run(tmp_path, *asked: tuple[str, str]) -> tuple[str, list[str], list[str]]:
     ``systemctl show`` was asked of in this run)."""
     log = tmp_path / "asked"
     log.unlink(missing_ok=True)
-    script = (fake_systemctl(tmp_path) + "{ " + services_command(UNITS) + "; } > " + str(tmp_path / "out") + "; "
+    if (tmp_path / ".in_probe").exists():
+        section = services.services_section(UNITS)
+        other = (tmp_path / "other").mkdir(exist_ok=True) or f"{tmp_path}/other/*"
+        body = (section.setup + "; " + _section.watched_prelude(
+            (), (*section.watched_globs, other), section.watched_words) + "; " + section.command)
+    else:
+        body = services_command(UNITS)
+    script = (fake_systemctl(tmp_path) + "{ " + body + "; } > " + str(tmp_path / "out") + "; "
               + "; ".join(f'echo "[{unit_state(unit, field)}]"' for unit, field in asked))
     result = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
     assert result.stderr == ""
