@@ -117,8 +117,11 @@ def _run_spec(host, image):
         # an IPv6 link-local address before it calls a link configured.
         sysctls={"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.default.disable_ipv6": "0"},
         ports={"22/tcp": ("127.0.0.1", host.ssh_port)},
+        # Which host keys it was given (_seed_host_keys): part of the spec, so
+        # a container made with other keys (by an older lab, or before the
+        # cache was cleared) is recreated, not reused with keys known nowhere.
         labels={LABEL: "1", f"{LABEL}.group": host.group, f"{LABEL}.ip": host.ip,
-                f"{LABEL}.persona": host.persona},
+                f"{LABEL}.persona": host.persona, f"{LABEL}.host-keys": _host_keys_digest(host.name)},
     )
 
 
@@ -342,6 +345,11 @@ def host_key_files(name):
             subprocess.run(["ssh-keygen", "-q", "-t", key_type, "-N", "", "-C", f"root@{name}",
                             "-f", str(path)], check=True)
     return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+
+
+def _host_keys_digest(name):
+    return hashlib.sha256(b"".join(data for file_name, data in host_key_files(name).items()
+                                   if file_name.endswith(".pub"))).hexdigest()[:12]
 
 
 def _seed_host_keys(container, name):
