@@ -23,15 +23,14 @@ class Section:
     # Files the command's remembered parts (:func:`remembered`) watch: the
     # probe stats them with the others, in its one stat (:func:`watched_prelude`).
     watched: tuple[str, ...] = ()
-    # Patterns (absolute, the shell's globs) whose matches' stat the probe's
-    # one stat also takes, their records left in ``$_kc_dyn`` (all sections'
-    # together, in order): for a key over files not known before the probe.
-    watched_globs: tuple[str, ...] = ()
-    # Shell run before the probe's one stat (a section's own variables that
-    # name what it watches: ``$_kc_found``), and shell words naming more
-    # files for that stat (expanded there: variables, patterns).
+    # Shell run before the probe's one stat: a section's own variables naming
+    # what it watches (facts.services: ``$_kc_found``).
     setup: str = ""
-    watched_words: tuple[str, ...] = ()
+    # Shell words (absolute patterns, or the setup's ``$_kc_`` variables)
+    # whose matches the probe's one stat also takes, in order, their records
+    # left in the section's own variable as a stat of them prints them (read
+    # by :func:`matches_stat`): for a key over files not known beforehand.
+    watched_matches: tuple[str, ...] = ()
 
 
 def key_values(lines: list[str], sep: str = ":") -> dict[str, str]:
@@ -149,39 +148,66 @@ def watched_stats(files: tuple[str, ...]) -> str:
     )
 
 
-# Between the watched files and the globs' matches in the probe's one stat:
-# a name no watched path is written as (stat prints each name as given).
-_GLOBS_FOLLOW = "/."
-_WATCHABLE_GLOB = re.compile(r"/[A-Za-z0-9_./+*?-]*")
+# Before each section's matches in the probe's one stat: a name no watched
+# path or match is written as (stat prints each name as given).
+_MATCHES_FOLLOW = "/."
+_WATCHABLE_MATCH = re.compile(r"/[A-Za-z0-9_./+*?-]*|\$_kc_[a-z_]+")
+_SECTION_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def watched_prelude(files, globs=(), words=()) -> str:
+def _matches_variable(section: str) -> str:
+    if not _SECTION_NAME.fullmatch(section):
+        raise ValueError(f"a section's name must be plain: {section!r}")
+    return f"_kc_g_{section}"
+
+
+def matches_stat(section: str, words: tuple[str, ...]) -> str:
+    """Shell: ``$_kc_m`` set to the stat of the matches of ``words`` (a
+    section's watched_matches): the probe's one stat's records (the same words
+    a stat of them prints), or, run on its own, such a stat. A remembered
+    entry keyed by it is thus the same in the probe and outside it."""
+    variable = _matches_variable(section)
+    return (f"if [ -n \"${{{variable}+set}}\" ]; then _kc_m=${variable}; "
+            f"else _kc_m=$({WATCH_STAT} {' '.join(words)} 2>/dev/null); fi")
+
+
+def watched_prelude(files, matches=()) -> str:
     """Shell: one ``stat`` of every file the remembered entries of a probe
     watch (not one per entry), each file's in a variable of its own, read by
-    :func:`watched_stats`. Cut at stat's separators once and each record
-    matched against the paths from its start: taking a file's out of the
-    whole output (``${out#*"|path "}``) costs dash a time that grows with the
-    square of the output's length, 80 ms a probe for fifty files."""
+    :func:`watched_stats`; and of the matches of each section's
+    watched_matches (``matches``: (section name, words) pairs), in the
+    section's variable (:func:`matches_stat`). Cut at stat's separators once
+    and each record matched against the paths from its start: taking a
+    file's out of the whole output (``${out#*"|path "}``) costs dash a time
+    that grows with the square of the output's length, 80 ms a probe for
+    fifty files."""
     files = tuple(dict.fromkeys(files))
     _check_watchable(files)
     cases = " ".join(f"\"{path} \"*) {_stat_variable(path)}=$_kc_r;;" for path in files)
-    if not globs and not words:
+    matches = [(section, tuple(words)) for section, words in matches if words]
+    if not matches:
         return (
             "_kc_stats=1; _kc_ifs=$IFS; IFS='|'; set -f; "
             f"for _kc_r in $({WATCH_STAT} {' '.join(files)} 2>/dev/null); do case $_kc_r in {cases} esac; done; "
             "set +f; IFS=$_kc_ifs"
         )
-    globs = tuple(dict.fromkeys(globs))
-    for pattern in globs:
-        if not _WATCHABLE_GLOB.fullmatch(pattern):
-            raise ValueError(f"a watched pattern must be plain: {pattern!r}")
-    # The globs expanded (before set -f); every record after the marker's goes
-    # to $_kc_dyn whatever its name (a match may also be a watched file).
+    for _section, words in matches:
+        for word in words:
+            if not _WATCHABLE_MATCH.fullmatch(word):
+                raise ValueError(f"a watched pattern must be plain: {word!r}")
+    variables = [_matches_variable(section) for section, _words in matches]
+    arguments = " ".join(f"{_MATCHES_FOLLOW} {' '.join(words)}" for _section, words in matches)
+    groups = " ".join(f"{index}) {variable}=\"${variable}$_kc_r|\";;"
+                      for index, variable in enumerate(variables, 1))
+    # The patterns expanded (before set -f); each marker's record starts the
+    # next section's matches, which go to its variable whatever their names
+    # (a match may also be a watched file).
     return (
-        f"_kc_stats=1; _kc_dyn=; _kc_g=; _kc_ifs=$IFS; "
-        f"_kc_all=$({WATCH_STAT} {' '.join(files)} {_GLOBS_FOLLOW} {' '.join((*globs, *words))} 2>/dev/null); "
-        "IFS='|'; set -f; for _kc_r in $_kc_all; do if [ -n \"$_kc_g\" ]; then _kc_dyn=\"$_kc_dyn$_kc_r|\"; "
-        f"else case $_kc_r in {cases} \"{_GLOBS_FOLLOW} \"*) _kc_g=1;; esac; fi; done; "
+        f"_kc_stats=1; {'= '.join(variables)}=; _kc_g=0; _kc_ifs=$IFS; "
+        f"_kc_all=$({WATCH_STAT} {' '.join(files)} {arguments} 2>/dev/null); "
+        "IFS='|'; set -f; for _kc_r in $_kc_all; do case $_kc_r in "
+        f"\"{_MATCHES_FOLLOW} \"*) _kc_g=$((_kc_g + 1)); continue;; esac; "
+        f"case $_kc_g in 0) case $_kc_r in {cases} esac;; {groups} esac; done; "
         "set +f; IFS=$_kc_ifs"
     )
 

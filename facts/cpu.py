@@ -16,8 +16,8 @@ CPU_COMMAND = (
     # Loaded kvm modules: a module loaded from a file has an initstate in
     # /sys/module (what /proc/modules lists; one built into the kernel has none).
     # (Gathered in a variable: a command substitution is a process.)
-    "_kc_km=; for m in kvm_intel kvm_amd kvm; do "
-    "[ ! -e /sys/module/$m/initstate ] || _kc_km=\"$_kc_km$m \"; done; echo \"kvm_modules: $_kc_km\"; "
+    "_kc_km=; for _kc_x in kvm_intel kvm_amd kvm; do "
+    "[ ! -e /sys/module/$_kc_x/initstate ] || _kc_km=\"$_kc_km$_kc_x \"; done; echo \"kvm_modules: $_kc_km\"; "
     "n=; for f in /sys/module/kvm_intel/parameters/nested /sys/module/kvm_amd/parameters/nested; do "
     "[ -r \"$f\" ] && { read -r n < \"$f\"; break; }; done; echo \"nested: $n\""
 )

@@ -77,8 +77,7 @@ def watched_by(probed: list[Section]) -> str:
     """Shell: the probe's one stat of every file the remembered parts of the
     ``probed`` sections watch."""
     return watched_prelude((*WATCHED_BY_REMEMBERED, *(path for section in probed for path in section.watched)),
-                           tuple(pattern for section in probed for pattern in section.watched_globs),
-                           tuple(word for section in probed for word in section.watched_words))
+                           [(section.name, section.watched_matches) for section in probed])
 
 
 def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,

@@ -14,7 +14,7 @@ import json
 
 from pyinfra.api import FactBase
 
-from ._section import WATCH_STAT, Section, print_file, remembered, unit_state
+from ._section import Section, matches_stat, print_file, remembered, unit_state
 
 # Where each backend keeps its configuration; a file here that mentions an
 # interface the bridge takes over is a conflict (moved aside, kept as backup).
@@ -61,13 +61,9 @@ FILE_DIGESTS = (
     "END {for (k=1; k<=n; k++) printf \"%s\\t%s\\t%s\\n\", order[k], sha[order[k]], names[order[k]]}'"
 )
 # Remembered (facts._section.remembered) while each file and the host's link
-# names are the same: in a probe, the stat of every match of the patterns
-# from the probe's one stat (Section.watched_globs: ``$_kc_dyn``); run on its
-# own, a stat of the files.
-FILE_DIGESTS_KEY = (
-    "if [ -n \"${_kc_dyn+set}\" ]; then _kc_k=\"$_kc_dyn$pat\"; "
-    f"else _kc_k=\"$({WATCH_STAT} -- \"$@\" 2>/dev/null)$pat\"; fi"
-)
+# names are the same: keyed by the stat of the patterns' matches, from the
+# probe's one stat (Section.watched_matches), or its own run on its own.
+FILE_DIGESTS_KEY = f"{matches_stat('interfaces', CONFIG_GLOBS)}; _kc_k=\"$_kc_m$pat\""
 
 
 def interfaces_command() -> str:
@@ -220,7 +216,7 @@ def parse_interfaces(lines: list[str]) -> dict:
     }
 
 
-INTERFACES = Section("interfaces", interfaces_command(), parse_interfaces, watched_globs=CONFIG_GLOBS)
+INTERFACES = Section("interfaces", interfaces_command(), parse_interfaces, watched_matches=CONFIG_GLOBS)
 
 
 class Interfaces(FactBase):

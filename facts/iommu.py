@@ -28,8 +28,8 @@ IOMMU_COMMAND = (
     + "|".join(f"{variable}=*" for variable in GRUB_VARIABLES)
     + ") printf 'assign: %s:%s\\n' \"$f\" \"$l\";; esac; done < \"$f\"; done 2>/dev/null; "
     # (Gathered in a variable: a command substitution is a process.)
-    "_kc_t=; for t in " + " ".join(GRUB_TOOLS) + "; do "
-    "! command -v $t >/dev/null 2>&1 || _kc_t=\"$_kc_t$t \"; done; echo \"tools: $_kc_t\"; "
+    "_kc_t=; for _kc_x in " + " ".join(GRUB_TOOLS) + "; do "
+    "! command -v $_kc_x >/dev/null 2>&1 || _kc_t=\"$_kc_t$_kc_x \"; done; echo \"tools: $_kc_t\"; "
     # The grub.cfg grub-mkconfig writes: BIOS's (and on RHEL 9 UEFI's too:
     # its EFI directory holds a stub that reads it), else an EFI one.
     f"g=; for f in {' '.join(GRUB_CONFIGS)}; do [ -f \"$f\" ] && {{ g=$f; break; }}; done; "

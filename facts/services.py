@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from ._section import PACKAGE_DATABASES, Section, quote, remembered, unit_key
+from ._section import PACKAGE_DATABASES, Section, matches_stat, quote, remembered, unit_key
 
 
 # systemd's unit search path (``systemd-analyze unit-paths``; Debian's /lib
@@ -44,8 +44,9 @@ CONFIG_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/etc/systemd/syste
 RELOADED_DIRS = ("/run/systemd/generator", "/run/systemd/generator.early", "/run/systemd/generator.late")
 
 
-def _unit_file_dirs() -> tuple[str, ...]:
-    return (*CONFIG_DIRS, *(f"{directory}/*/" for directory in CONFIG_DIRS), *RELOADED_DIRS)
+def _unit_file_matches() -> tuple[str, ...]:
+    """What the unit files' key stats: the directories, then the asked units' files."""
+    return (*CONFIG_DIRS, *(f"{directory}/*/" for directory in CONFIG_DIRS), *RELOADED_DIRS, "$_kc_found")
 
 
 def _unit_file_key() -> str:
@@ -63,13 +64,9 @@ def _unit_file_key() -> str:
     database's (facts._section.remembered). The key is the stat's words
     themselves, a few kilobytes: the entry that holds it is read in blocks
     (a ``cksum`` of them cost a process and a pipe each probe). In a probe,
-    those stats are the probe's one stat's (the section's watched_globs and
-    watched_words, in ``$_kc_dyn`` with the other sections' patterns'
-    matches: a change of one of those asks again too); run on its own, a
-    stat here."""
-    dirs = " ".join(_unit_file_dirs())
-    return ("if [ -n \"${_kc_dyn+set}\" ]; then _kc_k=\"$_kc_ask|$_kc_dyn\"; "
-            f"else _kc_k=\"$_kc_ask|$(stat -L --printf '%n %i %s %z %y|' {dirs} $_kc_found 2>/dev/null)\"; fi")
+    those stats are the probe's one stat's (the section's watched_matches,
+    facts._section.matches_stat); run on its own, a stat here."""
+    return f"{matches_stat('services', _unit_file_matches())}; _kc_k=\"$_kc_ask|$_kc_m\""
 
 
 def services_command(units: list[str] | tuple[str, ...]) -> str:
@@ -198,8 +195,7 @@ def parse_services(lines: list[str]) -> dict[str, dict]:
 def services_section(units: list[str] | tuple[str, ...]) -> Section:
     setup, command = _services_parts(units)
     return Section("services", command, parse_services, setup=setup,
-                   watched_globs=_unit_file_dirs() if setup else (),
-                   watched_words=("$_kc_found",) if setup else ())
+                   watched_matches=_unit_file_matches() if setup else ())
 
 
 class Services(FactBase):

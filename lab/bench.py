@@ -120,9 +120,11 @@ def probe_cpu(setup: dict[str, tuple], repeat: int = 10) -> dict[str, dict[str, 
         # only itself): the shell's and its children's user and system time,
         # before and after each section.
         parts = ["T=$(mktemp)"]
-        # The probe's one stat of the remembered sections' files first, as the probe runs it.
+        # The sections' setups and the probe's one stat of the remembered
+        # sections' files first, as the probe runs them.
         probed = sections(host_settings.data_volume, host_settings.role_account, **args)
-        timed = [("watched_stat", watched_by(probed))]
+        setups = "".join(f"{section.setup}; " for section in probed if section.setup)
+        timed = [("watched_stat", setups + watched_by(probed))]
         timed += [(section.name, section.command) for section in probed]
         for label, command in timed:
             parts.append(f"echo '{MARKER}{label}' >>\"$T\"; times >>\"$T\"; "

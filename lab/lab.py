@@ -9,8 +9,10 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import tarfile
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -31,7 +33,9 @@ HOSTS_JSON = STATE_DIR / "hosts.json"
 # Made once per host name on this machine and kept with its other lab state
 # that outlives a clone (as the images do): a fresh clone's suite, which
 # recreates the lab's hosts a dozen times and scales it to 32 nodes, makes none.
-HOST_KEYS_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kvm-cluster-lab" / "host-keys"
+_CACHE_HOME = os.environ.get("XDG_CACHE_HOME", "")
+HOST_KEYS_DIR = ((Path(_CACHE_HOME) if os.path.isabs(_CACHE_HOME) else Path.home() / ".cache")
+                 / "kvm-cluster-lab" / "host-keys")
 # What Debian's openssh-server makes at install time (ssh-keygen -A).
 HOST_KEY_TYPES = ("rsa", "ecdsa", "ed25519")
 INVENTORY = LAB_DIR / "inventory.py"
@@ -331,19 +335,38 @@ def _wait_ssh(host, timeout=30):
         time.sleep(0.1)
 
 
+def _host_keys_complete(directory):
+    return all((directory / f"ssh_host_{t}_key{suffix}").is_file()
+               and (directory / f"ssh_host_{t}_key{suffix}").stat().st_size > 0
+               for t in HOST_KEY_TYPES for suffix in ("", ".pub"))
+
+
 def host_key_files(name):
     """The SSH host keys of the lab host ``name``: {file name in /etc/ssh: bytes},
     made once per host name (ssh-keygen, as Debian's openssh-server does at
-    install time) and kept in :data:`HOST_KEYS_DIR`."""
+    install time) and kept in :data:`HOST_KEYS_DIR`. Made in a directory of
+    their own, put in place whole (a rename): a run cut short, or another
+    lab's at the same time, never leaves half a set."""
     directory = HOST_KEYS_DIR / name
-    if not all((directory / f"ssh_host_{t}_key.pub").exists() for t in HOST_KEY_TYPES):
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for key_type in HOST_KEY_TYPES:
-            path = directory / f"ssh_host_{key_type}_key"
-            path.unlink(missing_ok=True)
-            path.with_name(path.name + ".pub").unlink(missing_ok=True)
-            subprocess.run(["ssh-keygen", "-q", "-t", key_type, "-N", "", "-C", f"root@{name}",
-                            "-f", str(path)], check=True)
+    if not _host_keys_complete(directory):
+        HOST_KEYS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        made = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=HOST_KEYS_DIR))
+        try:
+            for key_type in HOST_KEY_TYPES:
+                subprocess.run(["ssh-keygen", "-q", "-t", key_type, "-N", "", "-C", f"root@{name}",
+                                "-f", str(made / f"ssh_host_{key_type}_key")],
+                               check=True, stdin=subprocess.DEVNULL)
+            if not _host_keys_complete(made):
+                raise LabError(f"ssh-keygen did not make every host key of {name} in {made}")
+            if directory.exists() and not _host_keys_complete(directory):
+                shutil.rmtree(directory)
+            try:
+                made.rename(directory)
+            except OSError:  # made meanwhile by another run: theirs is whole
+                if not _host_keys_complete(directory):
+                    raise
+        finally:
+            shutil.rmtree(made, ignore_errors=True)
     return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
 
 

@@ -202,7 +202,7 @@ def test_the_probe_covers_what_each_section_watches():
     # The patterns and words too (the network files, the units' files), after
     # the services' setup that finds the units' files.
     stat_words = prelude[prelude.index("_kc_all=$(stat"):].split(")", 1)[0].split()
-    extra = {word for section in sections(**args) for word in (*section.watched_globs, *section.watched_words)}
+    extra = {word for section in sections(**args) for word in section.watched_matches}
     assert {"/etc/netplan/*.yaml", "$_kc_found"} <= extra <= set(stat_words)
     assert prelude.index("_kc_found=") < prelude.index("_kc_all=$(stat")
 

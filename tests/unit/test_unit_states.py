@@ -93,9 +93,9 @@ def run(tmp_path, *asked: tuple[str, str]) -> tuple[str, list[str], list[str]]:
     log.unlink(missing_ok=True)
     if (tmp_path / ".in_probe").exists():
         section = services.services_section(UNITS)
-        other = (tmp_path / "other").mkdir(exist_ok=True) or f"{tmp_path}/other/*"
         body = (section.setup + "; " + _section.watched_prelude(
-            (), (*section.watched_globs, other), section.watched_words) + "; " + section.command)
+            (), [("interfaces", (f"{tmp_path}/other/*",)), ("services", section.watched_matches)])
+            + "; " + section.command)
     else:
         body = services_command(UNITS)
     script = (fake_systemctl(tmp_path) + "{ " + body + "; } > " + str(tmp_path / "out") + "; "
@@ -135,6 +135,16 @@ def later(path):
     can be coarser than the test)."""
     time.sleep(0.01)
     os.utime(path)
+
+
+def test_another_sections_matches_changing_does_not_ask_again(unit_dirs):
+    (unit_dirs / "other").mkdir()
+    (unit_dirs / "other" / "eth0.conf").write_text("")
+    run(unit_dirs)
+    assert run(unit_dirs)[2] == []
+    later(unit_dirs / "other" / "eth0.conf")
+    (unit_dirs / "other" / "eth1.conf").write_text("")
+    assert run(unit_dirs)[2] == []
 
 
 def test_file_states_are_remembered_and_active_states_read_each_time(unit_dirs):
