@@ -25,6 +25,10 @@ logger = logging.getLogger("pyinfra")
 # Between two looks at the switch: it takes about a second on a host, and each
 # look is a new connection (a fraction of a second of the management node's CPU).
 POLL_INTERVAL = 0.3
+# Between two looks, once the confirmation's time is over, for the host's own
+# rollback (at the timeout): each look is one connection attempt (bounded by
+# pyinfra's connect timeout where nothing answers at all).
+ROLLBACK_POLL_INTERVAL = 0.5
 
 
 # The connector arguments of the operation that do not say how the command
@@ -128,5 +132,5 @@ def _after_rollback(state, host, arguments: dict, deadline: float) -> str:
                 return f"the host rolled back by itself and answers again ({last})"
         except Exception as error:
             last = f"{type(error).__name__}: {error}".strip()
-        time.sleep(2)
+        time.sleep(ROLLBACK_POLL_INTERVAL)
     return f"the host does not answer after its rollback time either (last: {last}): check its console"
