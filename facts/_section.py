@@ -151,7 +151,7 @@ def watched_stats(files: tuple[str, ...]) -> str:
 # Before each section's matches in the probe's one stat: a name no watched
 # path or match is written as (stat prints each name as given).
 _MATCHES_FOLLOW = "/."
-_WATCHABLE_MATCH = re.compile(r"/[A-Za-z0-9_./+*?-]*|\$_kc_[a-z_]+")
+_WATCHABLE_MATCH = re.compile(r"/(?!\.)[A-Za-z0-9_./+*?-]*|\$_kc_[a-z_]+")
 _SECTION_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -164,11 +164,15 @@ def _matches_variable(section: str) -> str:
 def matches_stat(section: str, words: tuple[str, ...]) -> str:
     """Shell: ``$_kc_m`` set to the stat of the matches of ``words`` (a
     section's watched_matches): the probe's one stat's records (the same words
-    a stat of them prints), or, run on its own, such a stat. A remembered
-    entry keyed by it is thus the same in the probe and outside it."""
+    a stat of them prints), or, run on its own (or where the probe's could not
+    be cut right), such a stat, its patterns expanded in the C locale as the
+    probe's are (bash sorts a glob's matches by the locale). A remembered
+    entry keyed by it is thus the same in the probe and outside it. Empty (no
+    stat answered, or nothing matched): ``_kc_nokeep``, nothing remembered."""
     variable = _matches_variable(section)
     return (f"if [ -n \"${{{variable}+set}}\" ]; then _kc_m=${variable}; "
-            f"else _kc_m=$({WATCH_STAT} {' '.join(words)} 2>/dev/null); fi")
+            f"else _kc_m=$({C_LOCALE}; {WATCH_STAT} {' '.join(words)} 2>/dev/null); fi; "
+            "[ -n \"$_kc_m\" ] || _kc_nokeep=1")
 
 
 def watched_prelude(files, matches=()) -> str:
@@ -208,6 +212,9 @@ def watched_prelude(files, matches=()) -> str:
         "IFS='|'; set -f; for _kc_r in $_kc_all; do case $_kc_r in "
         f"\"{_MATCHES_FOLLOW} \"*) _kc_g=$((_kc_g + 1)); continue;; esac; "
         f"case $_kc_g in 0) case $_kc_r in {cases} esac;; {groups} esac; done; "
+        # A name holding "|/. " fakes a marker: the sections' records cannot
+        # be told apart, and each section stats its own (matches_stat).
+        f"[ \"$_kc_g\" -eq {len(variables)} ] || unset {' '.join(variables)}; "
         "set +f; IFS=$_kc_ifs"
     )
 
@@ -242,7 +249,9 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
     with ``cp -p`` still changes its inode or its change time), and ``key``
     (a command, cheap next to ``command``) printing the same as then, or
     ``key_set`` (the shell's own words leaving a key in ``$_kc_k``: a
-    command substitution is a process, about 0.4 ms a probe) the same. The
+    command substitution is a process, about 0.4 ms a probe) the same; a
+    ``key_set`` that cannot make a key sets ``_kc_nokeep`` and the command
+    runs, nothing read or kept. The
     entry's name holds a digest of the command, so other arguments are
     another entry. A command that fails (exit status) is not remembered.
     Where /run cannot be written (not root), the command runs every time.
@@ -282,7 +291,7 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
         parts.append(f"$({key})")
     stats = ""
     if key_set:
-        stats = f"_kc_k=; {key_set}; "
+        stats = f"_kc_k=; _kc_nokeep=; {key_set}; "
         parts.append("$_kc_k")
     if watched:
         stats += watched_stats(tuple(watched)) + "; "
@@ -290,7 +299,8 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
     missed_output = print_file('"$t.out"')
     return (
         f"{stats}c={entry}; t=\"$c.$$\"; k=\"{' '.join(parts)}\"; "
-        "if [ -f \"$c\" ] && [ -s \"$c\" ] && [ -O \"$c\" ] && command . \"$c\" 2>/dev/null; then :; "
+        + ("if [ -n \"$_kc_nokeep\" ]; then " + command + "; el" if key_set else "")
+        + "if [ -f \"$c\" ] && [ -s \"$c\" ] && [ -O \"$c\" ] && command . \"$c\" 2>/dev/null; then :; "
         f"elif {{ [ -d {REMEMBERED_DIR} ] || mkdir -p -m 0700 {REMEMBERED_DIR}; }} 2>/dev/null "
         # `true`, not `:`: a redirection that fails on a special builtin (`:`)
         # ends a POSIX shell (a probe whose user may not write here).

@@ -359,7 +359,13 @@ def host_key_files(name):
             if not _host_keys_complete(made):
                 raise LabError(f"ssh-keygen did not make every host key of {name} in {made}")
             if directory.exists() and not _host_keys_complete(directory):
-                shutil.rmtree(directory)
+                # Moved aside first (one run wins the rename), then removed.
+                aside = Path(tempfile.mkdtemp(prefix=f".{name}-old-", dir=HOST_KEYS_DIR))
+                try:
+                    directory.rename(aside / name)
+                except OSError:
+                    pass  # another run moved it (or put a whole set there)
+                shutil.rmtree(aside, ignore_errors=True)
             try:
                 made.rename(directory)
             except OSError:  # made meanwhile by another run: theirs is whole

@@ -187,6 +187,80 @@ def test_the_probes_stat_leaves_each_sections_matches_in_its_own_variable(tmp_pa
         _section.watched_prelude((), [("a-b", ("/etc/x",))])
 
 
+def _network_probe(tmp_path, etc, in_the_probe, other=None):
+    """The interfaces section (its network files under ``etc``), in a probe
+    (with a services section's pattern ``other`` before it) or on its own."""
+    from facts import interfaces
+
+    command = (interfaces.INTERFACES.command.replace("/etc/network", str(etc))
+               .replace(_section.REMEMBERED_DIR, str(tmp_path / "probe")))
+    if in_the_probe:
+        globs = tuple(g.replace("/etc/network", str(etc)) for g in interfaces.INTERFACES.watched_matches)
+        command = _section.watched_prelude(
+            ("/etc/hostname",), [("services", (other or f"{tmp_path}/none/*",)), ("interfaces", globs)]
+        ) + "; " + command
+    return command
+
+
+def test_the_probe_and_the_section_on_its_own_share_one_entry(tmp_path):
+    """Digested once: in a probe, then by the section run on its own (a fact),
+    then in a probe again; a name with spaces among the files."""
+    etc = tmp_path / "network"
+    (etc / "interfaces.d").mkdir(parents=True)
+    (etc / "interfaces").write_text("auto lo\n")
+    (etc / "interfaces.d" / "a b").write_text("auto br0\n")
+    tools = stand_in_tools(tmp_path, _COUNTED)
+    env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}", "RUNS": str(tmp_path / "runs")}
+    for in_the_probe in (True, False, True):
+        run = subprocess.run(["sh", "-c", _network_probe(tmp_path, etc, in_the_probe)],
+                             capture_output=True, text=True, env=env)
+        assert run.stderr == "" and str(etc / "interfaces.d" / "a b") in run.stdout
+    assert _count(tmp_path / "runs.sha1sum") == 1
+
+
+def test_a_name_that_fakes_the_marker_leaves_each_section_to_its_own_stat(tmp_path):
+    """A match whose path holds stat's separator and then the marker's name
+    (a directory ``x|`` matched by a pattern ending in ``/.``): the probe's
+    records cannot be cut right; the sections' variables are unset and each
+    key is its own stat, so a network file's change is still seen."""
+    etc = tmp_path / "network"
+    (etc / "interfaces.d").mkdir(parents=True)
+    (etc / "interfaces").write_text("auto lo\n")
+    (tmp_path / "units" / "x|").mkdir(parents=True)
+    tools = stand_in_tools(tmp_path, _COUNTED)
+    env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}", "RUNS": str(tmp_path / "runs")}
+    command = _network_probe(tmp_path, etc, True, other=f"{tmp_path}/units/*/.")
+    marked = sh(command.split("; echo '@ip'")[0] + '; echo "[${_kc_g_interfaces+set}]"').stdout
+    assert marked.strip().endswith("[]"), marked  # unset: cut wrong, left to its own stat
+
+    def digests():
+        run = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env)
+        assert run.stderr == ""
+        return _count(tmp_path / "runs.sha1sum")
+    assert digests() == 1
+    assert digests() == 1
+    time.sleep(0.02)
+    (etc / "interfaces").write_text("auto LO\n")
+    assert digests() == 2
+
+
+def test_a_stat_that_answers_nothing_keeps_nothing(tmp_path):
+    """No stat (or one that prints nothing for the key's format): the key
+    would never change, so the digests are asked every time."""
+    etc = tmp_path / "network"
+    (etc / "interfaces.d").mkdir(parents=True)
+    (etc / "interfaces").write_text("auto lo\n")
+    tools = stand_in_tools(tmp_path, {
+        "sha1sum": _COUNTED["sha1sum"],
+        "stat": '#!/bin/sh\ncase "$3" in \'%n %i %s %z %y|\') exit 1;; esac\nexec /usr/bin/stat "$@"\n'})
+    env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}", "RUNS": str(tmp_path / "runs")}
+    for in_the_probe in (True, False, True, False):
+        subprocess.run(["sh", "-c", _network_probe(tmp_path, etc, in_the_probe)], env=env, check=True,
+                       capture_output=True)
+    assert _count(tmp_path / "runs.sha1sum") == 4
+    assert not list((tmp_path / "probe").glob("network-files-*.sh"))
+
+
 def test_links_and_both_default_routes_from_one_ip_are_what_three_ips_give(tmp_path):
     """The interfaces section's one ``ip -batch`` (in a here-document) against
     the three ip runs it replaces, on this machine's own links and routes

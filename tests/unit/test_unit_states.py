@@ -137,6 +137,7 @@ def later(path):
     os.utime(path)
 
 
+@pytest.mark.parametrize("unit_dirs", [True], ids=["in the probe"], indirect=True)
 def test_another_sections_matches_changing_does_not_ask_again(unit_dirs):
     (unit_dirs / "other").mkdir()
     (unit_dirs / "other" / "eth0.conf").write_text("")
