@@ -146,3 +146,48 @@ def test_the_reports_remote_calls_run_at_once_and_a_hung_one_waits_alone(monkeyp
     answers = report._answers(report._started(pool, lambda s: (real_sleep(s), s)[1], calls),
                               fallback=lambda why: why)
     assert answers == [0.1, "no answer within 0.5 s", 0.1]
+
+
+class _Refusing:
+    """libvirt_remote.pools refusing the first ``refusals`` calls as libvirt's
+    libssh transport does."""
+
+    def __init__(self, refusals):
+        self.refusals, self.calls = refusals, 0
+
+    def __call__(self, uri):
+        self.calls += 1
+        if self.calls <= self.refusals:
+            raise RuntimeError("libvirt: Libssh transport layer error : libssh transport error: "
+                               "failed to authenticate: Socket error: disconnected")
+        return [{"name": "default"}]
+
+
+@pytest.mark.parametrize("refusals, answer, calls", [
+    (1, [{"name": "default"}], 2),  # once: asked again, answered
+    (2, "libvirt: Libssh transport layer error : libssh transport error: failed to authenticate: "
+        "Socket error: disconnected", 2),  # twice: reported, not asked a third time
+])
+def test_a_libvirt_transport_failure_is_asked_once_more(monkeypatch, refusals, answer, calls):
+    refusing = _Refusing(refusals)
+    monkeypatch.setattr(report.libvirt_remote, "pools", refusing)
+    monkeypatch.setattr(report, "TRANSPORT_RETRY_PAUSE", 0)
+    settings = type("S", (), {"role_account": "kvm-mgr"})()
+    host = type("H", (), {"name": "kvm01", "data": {}})()
+    monkeypatch.setattr(report.libvirt_remote, "host_uri", lambda h, user: "qemu+libssh://x/system")
+    assert report._pools(host, settings) == answer
+    assert refusing.calls == calls
+
+
+def test_another_libvirt_error_is_reported_at_once(monkeypatch):
+    calls = []
+
+    def failing(uri):
+        calls.append(uri)
+        raise RuntimeError("Storage pool not found: no pool")
+    monkeypatch.setattr(report.libvirt_remote, "pools", failing)
+    monkeypatch.setattr(report.libvirt_remote, "host_uri", lambda h, user: "qemu+libssh://x/system")
+    settings = type("S", (), {"role_account": "kvm-mgr"})()
+    assert report._pools(object(), settings) == "Storage pool not found: no pool"
+    assert len(calls) == 1
+
