@@ -239,19 +239,17 @@ _WRITE_ENTRY = (
 C_LOCALE = "LC_ALL=C; export LC_ALL"
 
 
-def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str = "",
-               key_set: str = "") -> str:
+def remembered(name: str, command: str, watched: tuple[str, ...] = (), key_set: str = "") -> str:
     """``command``'s output, remembered on the host and served again while it
     cannot have changed: the same boot (it lives in /run), each of the files
     ``watched`` the same (inode, change and modification times, from one
     ``stat`` for the whole probe, :func:`watched_prelude`: a package change
     rewrites the package database, and a time set back or a file restored
-    with ``cp -p`` still changes its inode or its change time), and ``key``
-    (a command, cheap next to ``command``) printing the same as then, or
-    ``key_set`` (the shell's own words leaving a key in ``$_kc_k``: a
-    command substitution is a process, about 0.4 ms a probe) the same; a
-    ``key_set`` that cannot make a key sets ``_kc_nokeep`` and the command
-    runs, nothing read or kept. The
+    with ``cp -p`` still changes its inode or its change time), and the
+    key ``key_set`` leaves in ``$_kc_k`` (the shell's own words where they
+    can: a command substitution is a process, about 0.4 ms a probe) the
+    same as then; a ``key_set`` that cannot make a key sets ``_kc_nokeep``
+    and the command runs, nothing read or kept. The
     entry's name holds a digest of the command, so other arguments are
     another entry. A command that fails (exit status) is not remembered.
     Where /run cannot be written (not root), the command runs every time.
@@ -284,11 +282,11 @@ def remembered(name: str, command: str, watched: tuple[str, ...] = (), key: str 
     the client's attribute cache (up to a minute old by default), so a file
     rewritten from another client can be served as it was for that long."""
     command = f"( {C_LOCALE}; {command} )"
-    digest = hashlib.sha1(f"{command}\0{key}{chr(0) + key_set if key_set else ''}".encode()).hexdigest()[:12]
+    # (The digest's form is the one entries had when a key could also be a
+    # command: the names of what older probes left stay the same.)
+    digest = hashlib.sha1(f"{command}\0{chr(0) + key_set if key_set else ''}".encode()).hexdigest()[:12]
     entry = f"{REMEMBERED_DIR}/{name}-{digest}.sh"
     parts = []
-    if key:
-        parts.append(f"$({key})")
     stats = ""
     if key_set:
         stats = f"_kc_k=; _kc_nokeep=; {key_set}; "

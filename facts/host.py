@@ -80,6 +80,12 @@ def watched_by(probed: list[Section]) -> str:
                            [(section.name, section.watched_matches) for section in probed])
 
 
+def before_sections(probed: list[Section]) -> str:
+    """Shell: what the probe runs before its sections: their setups, then the
+    one stat (:func:`watched_by`), which takes what the setups found."""
+    return "; ".join([*(section.setup for section in probed if section.setup), watched_by(probed)])
+
+
 def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), packages=None,
                   sysctl=(), pool_paths=(), mount_point="/secondary", hypervisor=True,
                   packages_no_lookup=None) -> str:
@@ -87,7 +93,7 @@ def probe_command(data_path: str, user: str = "kvm-mgr", files=(), units=(), pac
     # parts of the sections watch.
     probed = sections(data_path, user, files, units, packages, sysctl, pool_paths,
                       mount_point, hypervisor, packages_no_lookup)
-    parts = [C_LOCALE, *(section.setup for section in probed if section.setup), watched_by(probed)]
+    parts = [C_LOCALE, before_sections(probed)]
     parts += [f"echo '{MARKER}{section.name}'; {{ {section.command}; }}" for section in probed]
     # A section that fails must not fail the fact (pyinfra fails the host on a
     # non-zero fact command): each prints what it can, the whole ends true.

@@ -112,7 +112,7 @@ def probe_cpu(setup: dict[str, tuple], repeat: int = 10) -> dict[str, dict[str, 
     """CPU milliseconds of the probe on each host of ``setup`` (:func:`probe_setup`),
     per section and in total: the mean of ``repeat`` runs (the shell's
     ``times`` counts in 10 ms ticks)."""
-    from facts.host import MARKER, sections, watched_by
+    from facts.host import MARKER, before_sections, sections
 
     result = {}
     for name, (_host, host_settings, args) in setup.items():
@@ -123,8 +123,7 @@ def probe_cpu(setup: dict[str, tuple], repeat: int = 10) -> dict[str, dict[str, 
         # The sections' setups and the probe's one stat of the remembered
         # sections' files first, as the probe runs them.
         probed = sections(host_settings.data_volume, host_settings.role_account, **args)
-        setups = "".join(f"{section.setup}; " for section in probed if section.setup)
-        timed = [("watched_stat", setups + watched_by(probed))]
+        timed = [("watched_stat", before_sections(probed))]
         timed += [(section.name, section.command) for section in probed]
         for label, command in timed:
             parts.append(f"echo '{MARKER}{label}' >>\"$T\"; times >>\"$T\"; "

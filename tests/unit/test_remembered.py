@@ -32,7 +32,7 @@ def cached_reader(place, key="", prelude=None):
     on its own, as a fact)."""
     command = _section.remembered(
         "t", f"echo ran >> {place}/runs; cat {place}/value",
-        watched=(str(place / "db"), str(place / "missing")), key=key)
+        watched=(str(place / "db"), str(place / "missing")), key_set=f"_kc_k=$({key})" if key else "")
     if prelude is not None:
         command = _section.watched_prelude(prelude) + "; " + command
 
