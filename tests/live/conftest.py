@@ -12,6 +12,7 @@ import re
 import json
 import subprocess
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,3 +130,36 @@ def libvirt_uri(host, user: str = "kvm-mgr") -> str:
     libssh transport, with the lab's key and its known_hosts checked."""
     return (f"qemu+libssh://{user}@127.0.0.1:{host.ssh_port}/system?keyfile={lab.KEY}"
             f"&known_hosts={lab.KNOWN_HOSTS}&known_hosts_verify=normal&sshauth=privkey")
+
+
+# libvirtd stopped into the state its idle exit leaves: the unit inactive, its
+# sockets listening. Debian 13's libvirtd (11.3) deadlocks in about one stop in
+# fifteen here (its node-device driver joins its udev thread while holding the
+# lock that thread needs: seen with the threads' futexes in /proc) until its
+# own 30 s timer exits it with an error ("Make forcefull daemon shutdown"), and
+# a deploy rightly starts a failed daemon: after 5 s it is killed instead
+# (systemd does not restart a unit during its stop job), the failed unit reset,
+# and its journal returned.
+STOP_AS_IDLE = (
+    "systemctl stop --no-block libvirtd.service; "
+    "wait_stopped() { i=0; until s=$(systemctl is-active libvirtd.service); [ \"$s\" = inactive ] "
+    "|| [ \"$s\" = failed ] || [ $i -ge $1 ]; do i=$((i + 1)); sleep 0.1; done; }; "
+    "wait_stopped 50; [ \"$s\" = inactive ] || [ \"$s\" = failed ] || systemctl kill -s KILL libvirtd.service; "
+    "wait_stopped 50; "
+    "if [ \"$s\" != inactive ]; then journalctl --no-pager -n 15 -u libvirtd.service; "
+    "systemctl reset-failed libvirtd.service; fi; "
+    "systemctl is-active libvirtd.socket"
+)
+
+
+def idle_libvirtd(hosts) -> None:
+    """Stop libvirtd on these lab hosts as its idle exit would (STOP_AS_IDLE),
+    in parallel; a daemon that had to be killed is a warning with its journal."""
+    with ThreadPoolExecutor(max_workers=len(hosts) or 1) as pool:
+        results = list(pool.map(lambda h: (h.name, *lab.exec(h.name, STOP_AS_IDLE)), hosts))
+    for name, rc, out in results:
+        *journal, socket = out.strip().splitlines()
+        assert rc == 0 and socket == "active", f"{name}: {out}"
+        if journal:
+            warnings.warn(f"{name}: libvirtd did not stop cleanly (killed or failed, then reset):\n"
+                          + "\n".join(journal))

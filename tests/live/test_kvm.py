@@ -1,13 +1,11 @@
 """The KVM stack, live: libvirtd running and locked down on every KVM node,
 reachable as the role account over SSH with libvirt-python."""
 
-import warnings
-
 import libvirt
 
 import lab
 
-from .conftest import deploy, libvirt_uri
+from .conftest import deploy, idle_libvirtd, libvirt_uri
 
 
 def nodes():
@@ -30,25 +28,6 @@ def test_libvirtd_runs_with_group_only_sockets_and_no_plain_tcp(converged):
         assert out.strip() != "active", f"{master.name} runs libvirtd, it is not a KVM node"
 
 
-# libvirtd stopped into the state its idle exit leaves: the unit inactive, its
-# sockets listening. Stopped while busy, libvirtd waits for its threads and
-# after 30 s (libvirt's own finish timer: "Make forcefull daemon shutdown",
-# seen on the lab's Debian 13 node) exits with an error, and a deploy rightly
-# starts a failed daemon: after 5 s it is killed instead, and the failed unit
-# reset; the journal is printed then.
-STOP_AS_IDLE = (
-    "systemctl stop --no-block libvirtd.service; "
-    "wait_stopped() { i=0; until s=$(systemctl is-active libvirtd.service); [ \"$s\" = inactive ] "
-    "|| [ \"$s\" = failed ] || [ $i -ge $1 ]; do i=$((i + 1)); sleep 0.1; done; }; "
-    # Killed while its stop job runs: systemd does not restart it (Restart=on-failure).
-    "wait_stopped 50; [ \"$s\" = inactive ] || [ \"$s\" = failed ] || systemctl kill -s KILL libvirtd.service; "
-    "wait_stopped 50; "
-    "if [ \"$s\" != inactive ]; then journalctl --no-pager -n 15 -u libvirtd.service; "
-    "systemctl reset-failed libvirtd.service; fi; "
-    "systemctl is-active libvirtd.socket"
-)
-
-
 def test_an_idle_libvirtd_is_left_to_its_socket(converged):
     """Debian runs libvirtd with --timeout 120: after two quiet minutes it exits
     and its socket starts it at the next connection. A deploy then changes
@@ -58,13 +37,7 @@ def test_an_idle_libvirtd_is_left_to_its_socket(converged):
     # and wakes it. On a host the fixture has just converged, that is this one.
     settled = deploy()
     assert settled.returncode == 0 and settled.changed_nothing, settled.output
-    for node in nodes():
-        rc, out = lab.exec(node.name, STOP_AS_IDLE)
-        *journal, socket = out.strip().splitlines()
-        assert rc == 0 and socket == "active", f"{node.name}: {out}"
-        if journal:
-            warnings.warn(f"{node.name}: libvirtd did not stop cleanly (killed or failed, then reset):\n"
-                          + "\n".join(journal))
+    idle_libvirtd(nodes())
     run = deploy()
     assert run.returncode == 0, run.output
     assert run.changed_nothing, run.output

@@ -19,7 +19,7 @@ import lab
 
 from tests.pki import certificate as _certificate, pem as _pem
 
-from .conftest import deploy
+from .conftest import deploy, idle_libvirtd
 
 DOMAIN = "cluster.lan"
 
@@ -61,6 +61,14 @@ def _install_client(host: str, directory: str, ca: str, cert: str, key: str) -> 
 
 
 def test_tls_only_with_the_clusters_certificates(pki, monkeypatch):
+    nodes = [h for h in lab.hosts() if h.group == "kvm_nodes"]
+    # The switch to TLS restarts a running daemon: systemd refuses to start a
+    # socket whose service runs, so the deploy stops it first. Woken here, the
+    # daemon runs whatever the tests before left.
+    for node in nodes:
+        rc, out = lab.exec(node.name, "virsh -c qemu:///system hostname >/dev/null && "
+                                      "systemctl is-active libvirtd.service")
+        assert rc == 0 and out.strip() == "active", (node.name, out)
     monkeypatch.setenv("KVMLAB_HOST_DATA", json.dumps(pki["host_data"]))
     run = deploy("--diff")
     try:
@@ -96,6 +104,10 @@ def test_tls_only_with_the_clusters_certificates(pki, monkeypatch):
         assert again.changed_nothing, again.output
     finally:
         monkeypatch.delenv("KVMLAB_HOST_DATA")
+        # Switching back only restores the lab for the tests after: it meets the
+        # daemon as idle, not paying libvirt's 30 s shutdown deadlock (see
+        # idle_libvirtd) a second time.
+        idle_libvirtd(nodes)
         back = deploy()
         assert back.returncode == 0, back.output
         for node in ("kvm01", "kvm02", "kvm03"):
