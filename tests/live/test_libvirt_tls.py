@@ -11,6 +11,7 @@ socket stays masked throughout; the server key never appears in ``--diff``.
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -60,7 +61,7 @@ def _install_client(host: str, directory: str, ca: str, cert: str, key: str) -> 
     assert rc == 0, output
 
 
-def test_tls_only_with_the_clusters_certificates(pki, monkeypatch):
+def test_tls_only_with_the_clusters_certificates(converged, pki, monkeypatch):
     nodes = [h for h in lab.hosts() if h.group == "kvm_nodes"]
     # The switch to TLS restarts a running daemon: systemd refuses to start a
     # socket whose service runs, so the deploy stops it first. Woken here, the
@@ -106,8 +107,13 @@ def test_tls_only_with_the_clusters_certificates(pki, monkeypatch):
         monkeypatch.delenv("KVMLAB_HOST_DATA")
         # Switching back only restores the lab for the tests after: it meets the
         # daemon as idle, not paying libvirt's 30 s shutdown deadlock (see
-        # idle_libvirtd) a second time.
-        idle_libvirtd(nodes)
+        # idle_libvirtd) a second time. That only saves time: it never stands
+        # in the way of the restore (after a failed switch the sockets may be
+        # stopped, which idle_libvirtd refuses).
+        try:
+            idle_libvirtd(nodes)
+        except Exception as error:
+            warnings.warn(f"libvirtd not idled before the switch back: {error!r}")
         back = deploy()
         assert back.returncode == 0, back.output
         for node in ("kvm01", "kvm02", "kvm03"):
