@@ -25,6 +25,9 @@ logger = logging.getLogger("pyinfra")
 # Between two looks at the switch: it takes about a second on a host, and each
 # look is a new connection (a fraction of a second of the management node's CPU).
 POLL_INTERVAL = 0.3
+# How long a look waits on the host while the switch is under way (``status
+# SECONDS``): the answer comes as the switch ends, not at the next look.
+STATUS_WAIT = 3
 # Between two looks, once the confirmation's time is over, for the host's own
 # rollback (at the timeout): each look is one connection attempt (bounded by
 # pyinfra's connect timeout where nothing answers at all).
@@ -72,9 +75,10 @@ def run_fresh(state, host, command: str, arguments: dict, timeout: float) -> tup
 def confirm_switch(state, host, txn: str, arguments: dict, timeout: int, address: str):
     """Confirm the switch over fresh connections, or fail the host.
 
-    Polls ``kvm-cluster-net status`` (each time over a new connection) until the
-    detached switch has finished; then opens one more connection, made after
-    the switch, and confirms. No confirmation before the host's own rollback
+    Polls ``kvm-cluster-net status`` (each time over a new connection, which
+    waits on the host up to :data:`STATUS_WAIT` s while the switch is under
+    way) until the detached switch has finished; then opens one more
+    connection, made after the switch, and confirms. No confirmation before the host's own rollback
     timer: the host restores its previous network by itself; the deploy waits
     for it to answer again and says so.
     """
@@ -105,7 +109,8 @@ def _confirm(state, host, txn: str, arguments: dict, deadline: float) -> tuple[b
     while time.monotonic() < deadline:
         try:
             if not switched:
-                _rc, last = run_fresh(state, host, f"{SCRIPT} status", arguments, timeout=5)
+                _rc, last = run_fresh(state, host, f"{SCRIPT} status {STATUS_WAIT}", arguments,
+                                      timeout=STATUS_WAIT + 5)
                 words = last.split()
                 if words and words[0] in ("failed", "rolled-back", "rolling-back", "invalid"):
                     return False, last

@@ -471,3 +471,55 @@ def test_qemus_acl_is_read_from_the_probe_of_a_real_host():
     assert facts["contents"]["/etc/qemu/bridge.conf"] == ["allow br0"]
     assert backends.bridge_acl(facts["contents"]["/etc/qemu/bridge.conf"], "br0") is None
     assert backends.bridge_acl(["allow virbr0"], "br0") == ["allow virbr0", "allow br0"]
+
+
+def _status_script(tmp_path, state: str) -> tuple[Path, Path]:
+    """kvm-cluster-net rendered into tmp_path, its transaction t1 and state file set."""
+    from operations._render import render
+    work = tmp_path / "work"
+    work.mkdir()
+    script = tmp_path / "kvm-cluster-net"
+    script.write_text(render("network/kvm-cluster-net.sh.j2", script=str(script), work_dir=str(work),
+                             staged=str(work / "staged"), plan_file=str(work / "plan"),
+                             state_file=str(work / "state"), log_file=str(work / "log"),
+                             backup_dir=str(tmp_path / "backup")))
+    (work / "plan").write_text("TXN=t1\n")
+    (work / "state").write_text(f"{state}\n")
+    return script, work / "state"
+
+
+def test_a_look_at_the_switch_waits_on_the_host_while_it_is_under_way(tmp_path):
+    """``status SECONDS`` answers when the switch is done, not at the deploy's
+    next look: started while switching, it prints the state the switch ends in."""
+    import subprocess
+    import time
+    script, state = _status_script(tmp_path, "switching t1")
+    look = subprocess.Popen(["sh", str(script), "status", "20"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    (state.parent / "state.tmp").write_text("switched t1\n")
+    (state.parent / "state.tmp").rename(state)
+    assert look.communicate(timeout=15)[0] == "switched t1\n"  # long before its 20 s
+    assert look.returncode == 0
+
+
+@pytest.mark.parametrize("state, wait, printed", [
+    ("armed t1", "1", "armed t1\n"),                      # still under way: answers after its wait
+    ("rolled-back t1 why", "30", "rolled-back t1 why\n"),  # over: answers at once, never waits
+    ("switched t1", "30", "switched t1\n"),
+    ("confirmed t0", "30", "unknown t1\n"),               # another transaction's state
+    ("switching t1", None, "switching t1\n"),             # no wait asked: as before
+])
+def test_a_look_at_the_switch_waits_only_while_it_is_under_way(tmp_path, state, wait, printed):
+    import subprocess
+    script, _ = _status_script(tmp_path, state)
+    run = subprocess.run(["sh", str(script), "status", *([wait] if wait else [])],
+                         capture_output=True, text=True, timeout=15)
+    assert (run.returncode, run.stdout) == (0, printed)
+
+
+@pytest.mark.parametrize("wait", ["x", "-1", "1.5", "1000", "3 "])
+def test_a_look_with_a_wait_that_is_not_0_to_999_seconds_is_refused(tmp_path, wait):
+    import subprocess
+    script, _ = _status_script(tmp_path, "switching t1")
+    run = subprocess.run(["sh", str(script), "status", wait], capture_output=True, text=True, timeout=15)
+    assert run.returncode == 2 and "usage:" in run.stderr
