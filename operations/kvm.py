@@ -18,7 +18,7 @@ from ._files import checked_content, digest_matches, put_file
 from ._log import or_noop, warn_once
 from ._probe import section
 from ._render import render
-from .services import service_commands
+from .services import units_commands
 
 LIBVIRT_CONF = "/etc/libvirt/libvirt.conf"
 SYSCTL_FILE = "/etc/sysctl.d/60-kvm-cluster.conf"
@@ -242,29 +242,23 @@ def _libvirt_commands(layout, group, uri_default, tls, files, services, users, c
         services = {**services, **{unit: {**services.get(unit, {"enabled": "disabled"}), "active": "inactive"}
                                    for unit in (layout.service, *sockets)}}
         changed = False  # the daemon starts afresh below
-    for socket in layout.sockets:
-        units += service_commands(socket, services.get(socket))
-    if tls:
-        units += service_commands(layout.tls_socket, services.get(layout.tls_socket))
-    else:
-        units += service_commands(layout.tls_socket, services.get(layout.tls_socket),
-                                  running=False, enabled=False)
+    wanted = [{"unit": socket, "current": services.get(socket)} for socket in layout.sockets]
+    wanted.append({"unit": layout.tls_socket, "current": services.get(layout.tls_socket),
+                   "running": tls, "enabled": tls})
     # Debian's libvirtd (and RHEL's virtqemud) exits after two idle minutes
     # (--timeout 120) and its socket starts it again: with the sockets listening
     # and nothing to apply, an idle daemon is as wanted (a start would be a
     # change at every run after a quiet moment).
     on_demand = not changed and (services.get(layout.service) or {}).get("active") != "failed" and all(
         (services.get(socket) or {}).get("active") == "active" for socket in layout.sockets)
-    if layout.config_service == layout.service:
-        units += service_commands(layout.service, services.get(layout.service), restart=changed,
-                                  running=None if on_demand else True)
-    else:
-        # Modular daemons: virtqemud runs the guests; virtproxyd (socket
-        # activated) reads the remote-access config and certificates.
-        units += service_commands(layout.service, services.get(layout.service),
-                                  running=None if on_demand else True)
-        if changed:
-            units.append(StringCommand("systemctl", "try-restart", layout.config_service))
+    # Modular daemons: virtqemud runs the guests; virtproxyd (socket activated)
+    # reads the remote-access config and certificates, and is restarted below.
+    wanted.append({"unit": layout.service, "current": services.get(layout.service),
+                   "restart": changed and layout.config_service == layout.service,
+                   "running": None if on_demand else True})
+    units += units_commands(wanted)  # the enables in one systemctl call: one reload
+    if changed and layout.config_service != layout.service:
+        units.append(StringCommand("systemctl", "try-restart", layout.config_service))
     yield from one_command(units)
 
 

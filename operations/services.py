@@ -13,6 +13,42 @@ from ._log import warn_once
 from ._probe import section
 
 
+def unit_file_changes(unit: str, current: dict | None, enabled: bool = True) -> list[tuple[str, str]]:
+    """The ``(verb, unit)`` changes to ``unit``'s files (``unmask``, ``enable``,
+    ``disable``) that bring it to ``enabled``; ``current`` as for
+    :func:`service_commands`."""
+    current = current or {"active": "inactive", "enabled": "disabled"}
+    changes = []
+    is_enabled = current["enabled"] in ("enabled", "enabled-runtime", "static", "alias", "indirect")
+    if enabled and current["enabled"] == "masked":
+        changes.append(("unmask", unit))
+    if enabled and not is_enabled:
+        changes.append(("enable", unit))
+    elif not enabled and current["enabled"] in ("enabled", "enabled-runtime"):
+        changes.append(("disable", unit))
+    return changes
+
+
+def run_state_commands(unit: str, current: dict | None, running: bool | None = True,
+                       restart: bool = False) -> list[StringCommand]:
+    """The ``systemctl`` start, restart or stop that brings ``unit`` to ``running``
+    (see :func:`service_commands`)."""
+    current = current or {"active": "inactive", "enabled": "disabled"}
+    is_running = current["active"] in ("active", "activating", "reloading")
+    if running is None:
+        return []
+    if running and (restart or not is_running):
+        verb = "restart" if (restart and is_running) else "start"
+        # Fail loudly (with the unit's last log lines) if it does not stay up.
+        return [StringCommand(
+            "systemctl", verb, unit, "&&", "systemctl", "is-active", "--quiet", unit,
+            "|| { journalctl -u", unit, "-n 20 --no-pager >&2; exit 1; }",
+        )]
+    if running is False and is_running:
+        return [StringCommand("systemctl", "stop", unit)]
+    return []
+
+
 def service_commands(unit: str, current: dict | None, running: bool | None = True,
                      enabled: bool = True, restart: bool = False) -> list[StringCommand]:
     """The ``systemctl`` commands that bring ``unit`` to the wanted state.
@@ -23,27 +59,28 @@ def service_commands(unit: str, current: dict | None, running: bool | None = Tru
     for a stopped one. ``running=None`` leaves it running or not (a daemon its
     socket starts on demand, which exits when idle).
     """
-    current = current or {"active": "inactive", "enabled": "disabled"}
-    commands = []
-    is_enabled = current["enabled"] in ("enabled", "enabled-runtime", "static", "alias", "indirect")
-    if enabled and current["enabled"] == "masked":
-        commands.append(StringCommand("systemctl", "unmask", unit))
-    if enabled and not is_enabled:
-        commands.append(StringCommand("systemctl", "enable", unit))
-    elif not enabled and current["enabled"] in ("enabled", "enabled-runtime"):
-        commands.append(StringCommand("systemctl", "disable", unit))
-    is_running = current["active"] in ("active", "activating", "reloading")
-    if running is None:
-        pass
-    elif running and (restart or not is_running):
-        verb = "restart" if (restart and is_running) else "start"
-        # Fail loudly (with the unit's last log lines) if it does not stay up.
-        commands.append(StringCommand(
-            "systemctl", verb, unit, "&&", "systemctl", "is-active", "--quiet", unit,
-            "|| { journalctl -u", unit, "-n 20 --no-pager >&2; exit 1; }",
-        ))
-    elif running is False and is_running:
-        commands.append(StringCommand("systemctl", "stop", unit))
+    return [*(StringCommand("systemctl", verb, name) for verb, name in unit_file_changes(unit, current, enabled)),
+            *run_state_commands(unit, current, running=running, restart=restart)]
+
+
+def units_commands(wanted: list[dict]) -> list[StringCommand]:
+    """:func:`service_commands` for several units at once: their unit file
+    changes first, one ``systemctl`` call per verb (each call that changes
+    something reloads systemd: 0.1-0.3 s on a busy host), then each unit's
+    start, restart or stop in the order given.
+
+    ``wanted``: one dict per unit, :func:`service_commands`'s arguments by name
+    (``unit``, ``current`` and, optionally, ``running``, ``enabled``, ``restart``).
+    """
+    by_verb: dict[str, list[str]] = {}
+    for spec in wanted:
+        for verb, unit in unit_file_changes(spec["unit"], spec["current"], spec.get("enabled", True)):
+            by_verb.setdefault(verb, []).append(unit)
+    commands = [StringCommand("systemctl", verb, *units)
+                for verb in ("unmask", "disable", "enable") if (units := by_verb.get(verb))]
+    for spec in wanted:
+        commands += run_state_commands(spec["unit"], spec["current"], running=spec.get("running", True),
+                                       restart=spec.get("restart", False))
     return commands
 
 

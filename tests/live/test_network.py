@@ -32,6 +32,9 @@ from .conftest import ROOT, deploy
 GATEWAY = "172.30.10.1"
 BACKUPS = "/var/backups/kvm-cluster/network"
 STATE = "/var/lib/kvm-cluster/network/state"
+# kvm-cluster-net takes it to arm, confirm and roll back (flock).
+SWITCH_LOCK = "/var/lib/kvm-cluster/network/lock"
+SWITCH_SCRIPT = "/usr/local/sbin/kvm-cluster-net"
 
 # What each persona's installer wrote for eth0, and the service that reads it.
 INSTALLER_FILE = {
@@ -254,8 +257,10 @@ def test_a_wrong_address_rolls_back_by_itself_on_every_persona(lab_up, monkeypat
 
 
 class PausedDeploy:
-    """A deploy of one host, frozen (SIGSTOP) while the host switches: the switch
-    runs on (detached), the confirmation never comes."""
+    """A deploy of one host whose switch is never confirmed: the host switches
+    (detached), the deploy is frozen (SIGSTOP), and the switch's lock, which
+    ``kvm-cluster-net confirm`` takes, is held on the host from the moment the
+    switch is armed until the host restarts."""
 
     def __init__(self, host):
         self.host = host
@@ -266,23 +271,34 @@ class PausedDeploy:
                 {host.name: {"network_confirm_timeout": 600}})})
 
     def wait_switching_then_pause(self, timeout=120):
-        """Freeze the deploy once the host's detached switch has begun, before
-        the deploy confirms it: it confirms only after it has seen the switch
-        done (polling every 0.3 s, each time over a new connection). A watcher
-        on the host itself reports the state the moment it changes (a poll
-        from here, a docker exec each, can miss a switch that takes a second)."""
-        rc, seen = lab.exec(self.host.name, (
-            f"end=$(( $(date +%s) + {timeout} )); while [ $(date +%s) -lt $end ]; do "
-            f"s=; read -r s < {STATE} 2>/dev/null; "
-            "case $s in switching*|switched*|confirmed*) echo \"$s\"; exit 0;; esac; "
-            "sleep 0.01; done; exit 1"))
+        """Hold the switch's lock once the switch is armed, then freeze the
+        deploy once the switch has begun. The deploy confirms only after it has
+        seen the switch done, over a new connection, and its confirm waits for
+        the lock: it cannot confirm, however fast it looks (a look waits on the
+        host while the switch runs). ``arm`` holds the lock while it runs: the
+        holder takes it as ``arm`` ends, before the switch can start. A watcher
+        on the host itself sees each state the moment it is written."""
+        # until_state WORD...: wait for a state line that starts with one of them.
+        watch = (f"end=$(( $(date +%s) + {timeout} )); "
+                 "until_state() { while [ $(date +%s) -lt $end ]; do "
+                 f"s=; read -r s < {STATE} 2>/dev/null; "
+                 "for w in \"$@\"; do case $s in \"$w \"*) echo \"$s\"; return 0;; esac; done; "
+                 "sleep 0.01; done; return 1; }; ")
+        rc, seen = lab.exec(self.host.name, watch + (
+            "until_state armed switching switched confirmed >/dev/null || exit 1; "
+            f"systemd-run --quiet --collect --unit=kvmlab-hold-switch-lock flock {SWITCH_LOCK} sleep 3600 "
+            "|| exit 2; until_state switching switched confirmed"))
         if rc != 0:
             self.kill()
-            raise AssertionError(f"{self.host.name} never started a switch: {state(self.host)}; "
-                                 f"the deploy: {self.process.stdout.read()}")
+            raise AssertionError(f"{self.host.name} never started a switch (watcher exit {rc}): "
+                                 f"{state(self.host)}; the deploy: {self.process.stdout.read()}")
         self.process.send_signal(signal.SIGSTOP)
         assert not state(self.host).startswith("confirmed "), \
-            f"{self.host.name}: the switch was confirmed before the deploy could be frozen ({seen})"
+            f"{self.host.name}: the switch was confirmed before its lock could be held ({seen})"
+        # arm has ended (the switch began): the holder has the lock, not waits for it.
+        rc, held = lab.exec(self.host.name, f"systemctl is-active kvmlab-hold-switch-lock.service; "
+                                            f"flock -n {SWITCH_LOCK} true && echo free")
+        assert held.split() == ["active"], f"{self.host.name}: the switch's lock is not held: {held}"
 
     def wait_switched(self, timeout=60):
         deadline = time.monotonic() + timeout
@@ -291,8 +307,15 @@ class PausedDeploy:
             time.sleep(0.2)
 
     def kill(self):
+        """Kill the deploy, then free the switch's lock (a host that has not
+        restarted since): a confirm the deploy had sent, waiting for the lock,
+        is killed first, so the switch stays unconfirmed."""
         self.process.kill()
         self.process.wait()
+        directory, name = SWITCH_SCRIPT.rsplit("/", 1)
+        # [k]: the pattern does not match this command's own shell.
+        lab.exec(self.host.name, f"pkill -f '{directory}/[{name[0]}]{name[1:]} confirm'; "
+                                 "systemctl stop kvmlab-hold-switch-lock.service 2>/dev/null; true")
 
 
 def test_a_restart_while_the_switch_waits_never_strands_the_host(lab_up):

@@ -490,16 +490,26 @@ def _status_script(tmp_path, state: str) -> tuple[Path, Path]:
 
 def test_a_look_at_the_switch_waits_on_the_host_while_it_is_under_way(tmp_path):
     """``status SECONDS`` answers when the switch is done, not at the deploy's
-    next look: started while switching, it prints the state the switch ends in."""
+    next look: started while switching, it prints the state the switch ends in.
+    The switch ends at the look's first pause (a ``sleep`` first on PATH that
+    writes the new state, then sleeps): no timing."""
+    import os
+    import stat
     import subprocess
-    import time
     script, state = _status_script(tmp_path, "switching t1")
-    look = subprocess.Popen(["sh", str(script), "status", "20"], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.3)
-    (state.parent / "state.tmp").write_text("switched t1\n")
-    (state.parent / "state.tmp").rename(state)
-    assert look.communicate(timeout=15)[0] == "switched t1\n"  # long before its 20 s
-    assert look.returncode == 0
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "sleep"
+    shim.write_text(f"""#!/bin/sh
+[ -e '{tmp_path}/ended' ] || {{ : > '{tmp_path}/ended'; echo 'switched t1' > '{state}.tmp'; mv '{state}.tmp' '{state}'; }}
+exec /bin/sleep "$@"
+""")
+    shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    look = subprocess.run(["sh", str(script), "status", "999"], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert (look.returncode, look.stdout) == (0, "switched t1\n"), look.stderr
+    assert (tmp_path / "ended").exists()  # it paused, and looked again
 
 
 @pytest.mark.parametrize("state, wait, printed", [
@@ -517,7 +527,7 @@ def test_a_look_at_the_switch_waits_only_while_it_is_under_way(tmp_path, state, 
     assert (run.returncode, run.stdout) == (0, printed)
 
 
-@pytest.mark.parametrize("wait", ["x", "-1", "1.5", "1000", "3 "])
+@pytest.mark.parametrize("wait", ["x", "-1", "1.5", "1000", "3 ", "010", "08"])
 def test_a_look_with_a_wait_that_is_not_0_to_999_seconds_is_refused(tmp_path, wait):
     import subprocess
     script, _ = _status_script(tmp_path, "switching t1")
