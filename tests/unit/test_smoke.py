@@ -131,16 +131,26 @@ def test_ctrl_c_reaches_the_waiting_run_not_the_busy_thread(handler, expected):
 
 
 def test_the_reports_remote_calls_run_at_once_and_a_hung_one_waits_alone(monkeypatch):
-    """Six calls of 0.3 s take about 0.3 s, not 1.8; one that hangs gives its
-    fallback after CALL_TIMEOUT and the others their answers."""
+    """Six calls run at once: each waits until all six have started (were
+    they run one after another, the first would wait alone); one that hangs
+    gives its fallback after CALL_TIMEOUT and the others their answers."""
     from gevent.monkey import get_original
     from gevent.threadpool import ThreadPool
 
     real_sleep = get_original("time", "sleep")
     pool = ThreadPool(8)
-    started = time.monotonic()
-    answers = report._answers(report._started(pool, lambda n: (real_sleep(0.3), n)[1], [(n,) for n in range(6)]))
-    assert answers == list(range(6)) and time.monotonic() - started < 1.2
+    running = []
+
+    def call(n):
+        running.append(n)
+        give_up = time.monotonic() + 30  # a bound, not a measure: alone, it answers what it saw
+        while len(running) < 6 and time.monotonic() < give_up:
+            real_sleep(0.01)
+        return n, len(running)
+
+    monkeypatch.setattr(report, "CALL_TIMEOUT", 60)
+    answers = report._answers(report._started(pool, call, [(n,) for n in range(6)]))
+    assert answers == [(n, 6) for n in range(6)]
     monkeypatch.setattr(report, "CALL_TIMEOUT", 0.5)
     calls = [(0.1,), (5,), (0.1,)]
     answers = report._answers(report._started(pool, lambda s: (real_sleep(s), s)[1], calls),
