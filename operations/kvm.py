@@ -244,7 +244,7 @@ def _libvirt_commands(layout, group, uri_default, tls, files, services, users, c
         changed = False  # the daemon starts afresh below
     wanted = [{"unit": socket, "current": services.get(socket)} for socket in layout.sockets]
     wanted.append({"unit": layout.tls_socket, "current": services.get(layout.tls_socket),
-                   "running": tls, "enabled": tls})
+                   "running": bool(tls), "enabled": bool(tls)})
     # Debian's libvirtd (and RHEL's virtqemud) exits after two idle minutes
     # (--timeout 120) and its socket starts it again: with the sockets listening
     # and nothing to apply, an idle daemon is as wanted (a start would be a

@@ -35,6 +35,7 @@ STATE = "/var/lib/kvm-cluster/network/state"
 # kvm-cluster-net takes it to arm, confirm and roll back (flock).
 SWITCH_LOCK = "/var/lib/kvm-cluster/network/lock"
 SWITCH_SCRIPT = "/usr/local/sbin/kvm-cluster-net"
+LOG = "/var/lib/kvm-cluster/network/log"
 
 # What each persona's installer wrote for eth0, and the service that reads it.
 INSTALLER_FILE = {
@@ -303,19 +304,26 @@ class PausedDeploy:
     def wait_switched(self, timeout=60):
         deadline = time.monotonic() + timeout
         while not state(self.host).startswith("switched "):
-            assert time.monotonic() < deadline, state(self.host)
+            # A switch that fails rolls back, which waits for the held lock:
+            # its log says why.
+            assert time.monotonic() < deadline, (state(self.host), sh(self.host, f"tail -n 20 {LOG}"))
             time.sleep(0.2)
 
     def kill(self):
-        """Kill the deploy, then free the switch's lock (a host that has not
-        restarted since): a confirm the deploy had sent, waiting for the lock,
-        is killed first, so the switch stays unconfirmed."""
+        """Kill the deploy."""
         self.process.kill()
         self.process.wait()
+
+    def free_lock(self):
+        """Free the switch's lock on a host that has not restarted since (a
+        restart frees it): a confirm the deploy had sent, waiting for the lock,
+        is killed first, so the switch stays unconfirmed."""
         directory, name = SWITCH_SCRIPT.rsplit("/", 1)
         # [k]: the pattern does not match this command's own shell.
-        lab.exec(self.host.name, f"pkill -f '{directory}/[{name[0]}]{name[1:]} confirm'; "
-                                 "systemctl stop kvmlab-hold-switch-lock.service 2>/dev/null; true")
+        rc, out = lab.exec(self.host.name, f"pkill -f '{directory}/[{name[0]}]{name[1:]} confirm'; "
+                                           "systemctl stop kvmlab-hold-switch-lock.service 2>/dev/null; "
+                                           f"flock -w 5 {SWITCH_LOCK} true && echo free")
+        assert out.split() == ["free"], f"{self.host.name}: the switch's lock is still held: {out}"
 
 
 def test_a_restart_while_the_switch_waits_never_strands_the_host(lab_up):
@@ -361,6 +369,7 @@ def test_a_pending_switch_whose_timer_is_gone_is_rolled_back_then_converges(lab_
         sh(host, "systemctl stop 'kvm-cluster-net-rollback-*.timer'")  # the safety net is lost
     finally:
         paused.kill()
+    paused.free_lock()
     monkeypatch.setenv("KVMLAB_HOST_DATA", json.dumps({host.name: {"network_dns_search": "other.lan"}}))
     run = deploy("--limit", host.name)
     assert run.returncode != 0
