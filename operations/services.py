@@ -13,11 +13,15 @@ from ._log import warn_once
 from ._probe import section
 
 
+# A unit not probed, or unknown to the probe: stopped and disabled.
+NOT_PROBED = {"active": "inactive", "enabled": "disabled"}
+
+
 def unit_file_changes(unit: str, current: dict | None, enabled: bool = True) -> list[tuple[str, str]]:
     """The ``(verb, unit)`` changes to ``unit``'s files (``unmask``, ``enable``,
     ``disable``) that bring it to ``enabled``; ``current`` as for
     :func:`service_commands`."""
-    current = current or {"active": "inactive", "enabled": "disabled"}
+    current = current or NOT_PROBED
     changes = []
     is_enabled = current["enabled"] in ("enabled", "enabled-runtime", "static", "alias", "indirect")
     if enabled and current["enabled"] == "masked":
@@ -33,7 +37,7 @@ def run_state_commands(unit: str, current: dict | None, running: bool | None = T
                        restart: bool = False) -> list[StringCommand]:
     """The ``systemctl`` start, restart or stop that brings ``unit`` to ``running``
     (see :func:`service_commands`)."""
-    current = current or {"active": "inactive", "enabled": "disabled"}
+    current = current or NOT_PROBED
     is_running = current["active"] in ("active", "activating", "reloading")
     if running is None:
         return []
@@ -72,16 +76,22 @@ def units_commands(wanted: list[dict]) -> list[StringCommand]:
     ``wanted``: one dict per unit, :func:`service_commands`'s arguments by name
     (``unit``, ``current`` and, optionally, ``running``, ``enabled``, ``restart``).
     """
+    specs = [_unit_spec(**spec) for spec in wanted]  # a misspelt argument is an error, not a default
     by_verb: dict[str, list[str]] = {}
-    for spec in wanted:
-        for verb, unit in unit_file_changes(spec["unit"], spec["current"], spec.get("enabled", True)):
-            by_verb.setdefault(verb, []).append(unit)
+    for unit, current, _running, enabled, _restart in specs:
+        for verb, name in unit_file_changes(unit, current, enabled):
+            by_verb.setdefault(verb, []).append(name)
     commands = [StringCommand("systemctl", verb, *units)
                 for verb in ("unmask", "disable", "enable") if (units := by_verb.get(verb))]
-    for spec in wanted:
-        commands += run_state_commands(spec["unit"], spec["current"], running=spec.get("running", True),
-                                       restart=spec.get("restart", False))
+    for unit, current, running, _enabled, restart in specs:
+        commands += run_state_commands(unit, current, running=running, restart=restart)
     return commands
+
+
+def _unit_spec(unit: str, current: dict | None, running: bool | None = True, enabled: bool = True,
+               restart: bool = False) -> tuple:
+    """One of :func:`units_commands`'s dicts, checked against :func:`service_commands`'s arguments."""
+    return unit, current, running, enabled, restart
 
 
 @operation()

@@ -44,3 +44,8 @@ def test_several_units_change_their_files_in_one_call_per_verb_then_run_in_order
 def test_nothing_to_change_is_no_command():
     up = {"active": "active", "enabled": "enabled"}
     assert units_commands([{"unit": "a.socket", "current": up}, {"unit": "b.service", "current": up}]) == []
+
+
+def test_a_misspelt_argument_is_an_error_not_a_default():
+    with pytest.raises(TypeError):
+        units_commands([{"unit": "a.socket", "current": None, "enable": False}])
